@@ -1,0 +1,54 @@
+import type { JsonRpcErrorObject } from "./jsonrpc.ts";
+
+/**
+ * JSON-RPC error codes. The first block is JSON-RPC 2.0 and MCP; the second is the gateway's own, inside the
+ * implementation-defined server range (-32000..-32099), and stable: clients and dashboards key on them.
+ */
+export const ErrorCode = {
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+  /** MCP: resources/read of a URI no server owns. */
+  ResourceNotFound: -32002,
+  /** MCP: the server needs a URL-mode elicitation first. Passed through untouched. */
+  UrlElicitationRequired: -32042,
+
+  /** The backend connection closed before it answered (crash, restart, shutdown). */
+  BackendClosed: -32000,
+  /** The backend did not answer within the per-call timeout. */
+  BackendTimeout: -32001,
+  /** The owning backend is down or restarting; other servers keep working. */
+  BackendUnavailable: -32010,
+  /** The call was cancelled by the client before the backend answered. */
+  Cancelled: -32011,
+  /** The gateway is draining for shutdown and takes no new calls. */
+  ShuttingDown: -32012,
+  /** Policy refused the call (issue: policy). */
+  PolicyDenied: -32020,
+} as const;
+
+/** An error that knows its JSON-RPC shape, so every layer can throw it and the edge can answer with it. */
+export class JsonRpcError extends Error {
+  readonly code: number;
+  readonly data: unknown;
+
+  constructor(code: number, message: string, data?: unknown) {
+    super(message);
+    this.name = "JsonRpcError";
+    this.code = code;
+    this.data = data;
+  }
+
+  toJSON(): JsonRpcErrorObject {
+    return this.data === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, data: this.data };
+  }
+
+  static from(error: unknown): JsonRpcError {
+    if (error instanceof JsonRpcError) return error;
+    return new JsonRpcError(ErrorCode.InternalError, "internal gateway error");
+  }
+}
