@@ -59,4 +59,7 @@ export interface RoutingTable {
   exposedToolName(server: string, originalName: string): string | undefined;
 }
 
-export type TableBuildResult = { ok: true; table: RoutingTable } | { ok: false; errors: string[] };
+/** `warnings`: tools or prompts left out (e.g. an exposed name that breaks the spec's name rules). */
+export type TableBuildResult =
+  | { ok: true; table: RoutingTable; warnings: string[] }
+  | { ok: false; errors: string[] };
