@@ -1,0 +1,18 @@
+/** The config stage's public face: the schema's types, and loading a file into a validated ResolvedConfig. */
+export { configSchema, serverSchema } from "./schema.ts";
+export type { GatewayConfig, ServerConfig, StdioServerConfig, HttpServerConfig, NamingConfig } from "./schema.ts";
+export {
+  parseConfigText,
+  loadConfigFile,
+  loadDefaultConfig,
+  DEFAULT_CONFIG_PATH,
+  EMBEDDED_DEFAULT_NAME,
+} from "./load.ts";
+export type {
+  ConfigResult,
+  ParseOptions,
+  ResolvedConfig,
+  ResolvedServerConfig,
+  ResolvedStdioServerConfig,
+} from "./load.ts";
+export { interpolateString, formatPath } from "./interpolate.ts";
