@@ -1,0 +1,81 @@
+/**
+ * `gatehouse serve --stdio`: the gateway as a stdio MCP server, for desktop clients that spawn their servers.
+ * One process, one client, one session; stdout carries only protocol, so logs go to stderr.
+ */
+import {
+  ErrorCode,
+  Method,
+  LineDecoder,
+  classify,
+  encodeLine,
+  failure,
+  success,
+  type JsonRpcMessage,
+} from "../protocol/index.ts";
+import { ClientSession } from "../session/index.ts";
+import { initializeResult, type RelatedStream } from "../pipeline/index.ts";
+import type { Gateway } from "../gateway.ts";
+import { logger } from "../log.ts";
+
+const log = logger("stdio-server");
+
+export function serveStdio(gateway: Gateway, input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<void> {
+  let session: ClientSession | undefined;
+  const write = (message: JsonRpcMessage): boolean => {
+    if (!output.writable) return false;
+    output.write(encodeLine(message));
+    return true;
+  };
+  const toStdout: RelatedStream = { send: write };
+
+  const handle = (value: unknown): void => {
+    const classified = classify(value);
+    if (classified.kind === "invalid") {
+      write(failure(classified.id, { code: ErrorCode.InvalidRequest, message: `Invalid Request: ${classified.reason}` }));
+      return;
+    }
+    if (classified.kind === "request" && classified.message.method === Method.Initialize) {
+      const { id, params } = classified.message;
+      if (session !== undefined) {
+        write(failure(id, { code: ErrorCode.InvalidRequest, message: "already initialized" }));
+        return;
+      }
+      const { version, result } = initializeResult(params?.protocolVersion, [...gatewayBackends(gateway)]);
+      session = new ClientSession({
+        protocolVersion: version,
+        clientInfo: params?.clientInfo as ClientSession["clientInfo"],
+        clientCapabilities: (params?.capabilities ?? {}) as ClientSession["clientCapabilities"],
+      });
+      session.attachStandalone({ send: write, close: () => {} });
+      gateway.sessions.add(session);
+      write(success(id, result));
+      return;
+    }
+    if (session === undefined) {
+      if (classified.kind === "request") {
+        write(failure(classified.message.id, { code: ErrorCode.InvalidRequest, message: "initialize first" }));
+      }
+      return;
+    }
+    if (classified.kind === "notification") gateway.dispatcher.handleNotification(session, classified.message);
+    else if (classified.kind === "response") gateway.dispatcher.handleResponse(session, classified.message);
+    else void gateway.dispatcher.handleRequest(session, classified.message, toStdout).then(write);
+  };
+
+  const decoder = new LineDecoder(handle, (line, error) => {
+    log.warn({ err: error.message }, "stdin line is not JSON");
+    write(failure(null, { code: ErrorCode.ParseError, message: `Parse error: ${error.message}` }));
+    void line;
+  });
+
+  return new Promise((resolve) => {
+    input.setEncoding?.("utf8");
+    input.on("data", (chunk: string) => decoder.push(chunk));
+    input.on("end", () => resolve());
+    input.on("close", () => resolve());
+  });
+}
+
+function gatewayBackends(gateway: Gateway) {
+  return gateway.currentConfig.servers.map((s) => gateway.backend(s.name)).filter((b) => b !== undefined);
+}

@@ -1,0 +1,223 @@
+/**
+ * The composition root: config → backends → routing table → pipeline → HTTP. Owns the lifecycle (start, reload,
+ * drain) and nothing else; every decision about a message lives in its stage.
+ */
+import { isDeepStrictEqual } from "node:util";
+import type { Hono } from "hono";
+import type { ResolvedConfig, ResolvedServerConfig } from "./config/index.ts";
+import type { CatalogKind } from "./protocol/index.ts";
+import { LIST_CHANGED_BY_KIND } from "./protocol/index.ts";
+import { buildRoutingTable, type RoutingTable } from "./routing/index.ts";
+import { MemorySessionStore } from "./session/index.ts";
+import { Dispatcher, createBackendHooks, GATEWAY_INFO } from "./pipeline/index.ts";
+import { createBackend, type Backend, type BackendHooks } from "./upstream/index.ts";
+import { createHttpApp, type Readiness } from "./http/index.ts";
+import { logger } from "./log.ts";
+
+const log = logger("gateway");
+const ALL_KINDS: CatalogKind[] = ["tools", "prompts", "resources"];
+
+export class GatewayConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(problems.join("\n"));
+    this.name = "GatewayConfigError";
+    this.problems = problems;
+  }
+}
+
+export interface GatewayOptions {
+  /** How long start() waits for backends before serving anyway (readiness reports the laggards). */
+  startupTimeoutMs?: number;
+}
+
+export class Gateway {
+  readonly sessions: MemorySessionStore;
+  readonly dispatcher: Dispatcher;
+  private config: ResolvedConfig;
+  private backends = new Map<string, Backend>();
+  private table: RoutingTable;
+  private tableVersion = 0;
+  private readonly hooks: BackendHooks;
+  private accepting = true;
+  private readonly startupTimeoutMs: number;
+
+  private constructor(config: ResolvedConfig, options: GatewayOptions) {
+    this.config = config;
+    this.startupTimeoutMs = options.startupTimeoutMs ?? 20_000;
+    this.sessions = new MemorySessionStore({
+      idleTimeoutMs: config.http.sessionIdleTimeoutMs,
+      onRemove: (session) => this.dispatcher.sessionEnded(session),
+    });
+    this.dispatcher = new Dispatcher({
+      backends: () => this.backends,
+      table: () => this.table,
+      sessions: this.sessions,
+      pageSize: () => this.config.http.pageSize,
+    });
+    this.hooks = createBackendHooks({
+      sessions: this.sessions,
+      inflight: this.dispatcher.inflight,
+      subscriptions: this.dispatcher.subscriptions,
+      table: () => this.table,
+      onCatalogChanged: (server, kinds) => this.catalogChanged(server, kinds),
+      onStateChanged: (server, state, detail) => log.info({ server, state, detail }, "backend state"),
+    });
+    this.table = this.build(new Map()).table;
+  }
+
+  /** Starts every backend and builds the first table. A name collision is a config error: it throws. */
+  static async start(config: ResolvedConfig, options: GatewayOptions = {}): Promise<Gateway> {
+    const gateway = new Gateway(config, options);
+    for (const server of config.servers) gateway.backends.set(server.name, gateway.newBackend(server));
+    await gateway.startAll([...gateway.backends.values()]);
+    const built = gateway.build(gateway.backends);
+    if (!built.ok) {
+      await gateway.stopBackends([...gateway.backends.values()]);
+      throw new GatewayConfigError(built.errors);
+    }
+    gateway.table = built.table;
+    return gateway;
+  }
+
+  get currentConfig(): ResolvedConfig {
+    return this.config;
+  }
+
+  get routingTable(): RoutingTable {
+    return this.table;
+  }
+
+  backend(name: string): Backend | undefined {
+    return this.backends.get(name);
+  }
+
+  httpApp(): Hono {
+    return createHttpApp({
+      dispatcher: this.dispatcher,
+      sessions: this.sessions,
+      backends: () => this.backends,
+      settings: () => this.config.http,
+      accepting: () => this.accepting,
+      readiness: () => this.readiness(),
+    });
+  }
+
+  readiness(): Readiness {
+    const servers: Record<string, string> = {};
+    const waiting: string[] = [];
+    for (const server of this.config.servers) {
+      const state = this.backends.get(server.name)?.state ?? "stopped";
+      servers[server.name] = state;
+      if (server.required && state !== "ready") waiting.push(server.name);
+    }
+    if (!this.accepting) return { ready: false, servers, reason: "draining for shutdown" };
+    if (waiting.length > 0) return { ready: false, servers, reason: `waiting for required servers: ${waiting.join(", ")}` };
+    return { ready: true, servers };
+  }
+
+  /**
+   * Applies a new config: only servers whose settings changed are restarted. If the new set of names collides,
+   * everything stays as it was and the errors are returned.
+   */
+  async reload(next: ResolvedConfig): Promise<{ ok: true; changed: string[] } | { ok: false; errors: string[] }> {
+    if (!isDeepStrictEqual(next.listen, this.config.listen)) log.warn("listen address changed: it takes effect on restart");
+    const candidates = new Map<string, Backend>();
+    const started: Backend[] = [];
+    const changed: string[] = [];
+    for (const server of next.servers) {
+      const previous = this.config.servers.find((s) => s.name === server.name);
+      const existing = this.backends.get(server.name);
+      if (previous !== undefined && existing !== undefined && isDeepStrictEqual(previous, server)) {
+        candidates.set(server.name, existing);
+      } else {
+        const backend = this.newBackend(server);
+        candidates.set(server.name, backend);
+        started.push(backend);
+        changed.push(server.name);
+      }
+    }
+    const removed = [...this.backends.values()].filter((b) => candidates.get(b.name) !== b);
+    for (const b of removed) if (!changed.includes(b.name)) changed.push(b.name);
+    await this.startAll(started);
+
+    const previousConfig = this.config;
+    this.config = next;
+    const built = this.build(candidates);
+    if (!built.ok) {
+      this.config = previousConfig;
+      await this.stopBackends(started);
+      log.error({ errors: built.errors }, "reload rejected; the previous config keeps serving");
+      return { ok: false, errors: built.errors };
+    }
+    this.backends = candidates;
+    this.table = built.table;
+    await this.stopBackends(removed);
+    this.broadcastListChanged(ALL_KINDS);
+    log.info({ changed }, "config reloaded");
+    return { ok: true, changed };
+  }
+
+  /** Stops intake, lets in-flight calls finish (bounded), then ends sessions and backends. */
+  async shutdown(): Promise<{ drained: boolean }> {
+    this.accepting = false;
+    this.dispatcher.stopIntake();
+    const drained = await this.dispatcher.inflight.drain(this.config.http.drainTimeoutMs);
+    if (!drained) log.warn({ inflight: this.dispatcher.inflight.size }, "drain timed out; abandoning in-flight calls");
+    this.sessions.close();
+    await this.stopBackends([...this.backends.values()]);
+    return { drained };
+  }
+
+  private newBackend(server: ResolvedServerConfig): Backend {
+    return createBackend(server, this.hooks, { configDir: this.config.configDir, clientInfo: { name: GATEWAY_INFO.name, version: GATEWAY_INFO.version } });
+  }
+
+  private async startAll(backends: Backend[]): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.startupTimeoutMs);
+    });
+    const starts = backends.map((b) =>
+      b.start().catch((error: unknown) => {
+        log.warn({ server: b.name, err: (error as Error).message }, "backend failed to start; retrying in the background");
+      }),
+    );
+    await Promise.race([Promise.all(starts), deadline]);
+    clearTimeout(timer);
+  }
+
+  private async stopBackends(backends: Backend[]): Promise<void> {
+    await Promise.allSettled(backends.map((b) => b.stop()));
+  }
+
+  private build(backends: ReadonlyMap<string, Backend>) {
+    const catalogs = new Map([...backends].map(([name, b]) => [name, b.catalog]));
+    const result = buildRoutingTable({
+      naming: this.config.naming,
+      servers: this.config.servers.filter((s) => backends.has(s.name)),
+      catalogs,
+      version: ++this.tableVersion,
+    });
+    if (result.ok) for (const warning of result.warnings) log.warn(warning);
+    return result;
+  }
+
+  /** list_changed from a backend: rebuild and swap, or keep the old table if the change collides. */
+  private catalogChanged(server: string, kinds: CatalogKind[]): void {
+    if (!this.backends.has(server)) return;
+    const built = this.build(this.backends);
+    if (!built.ok) {
+      log.error({ server, errors: built.errors }, "catalog change rejected; the previous routing table keeps serving");
+      return;
+    }
+    this.table = built.table;
+    this.broadcastListChanged(kinds);
+  }
+
+  private broadcastListChanged(kinds: CatalogKind[]): void {
+    for (const session of this.sessions.values()) {
+      for (const kind of kinds) session.sendStandalone({ jsonrpc: "2.0", method: LIST_CHANGED_BY_KIND[kind] });
+    }
+  }
+}

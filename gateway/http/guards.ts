@@ -1,0 +1,89 @@
+/**
+ * Transport-level checks on /mcp, in the order the spec implies. Each returns a ready Response to send, or
+ * undefined to go on. Nothing here looks past headers and the JSON-RPC envelope.
+ */
+import {
+  ErrorCode,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  VERSION_WHEN_HEADER_ABSENT,
+  failure,
+  isSupportedVersion,
+  type JsonRpcId,
+  type ProtocolVersion,
+} from "../protocol/index.ts";
+
+export function errorResponse(status: number, code: number, message: string, id: JsonRpcId | null = null, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(failure(id, { code, message })), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+/**
+ * Browsers always send Origin on cross-origin requests; a page on another site (or a DNS-rebinding attack) must not
+ * drive the gateway. Non-browser clients send no Origin and pass.
+ */
+export function checkOrigin(origin: string | undefined, host: string | undefined, allowedOrigins: readonly string[]): Response | undefined {
+  if (origin === undefined) return undefined;
+  if (allowedOrigins.includes(origin)) return undefined;
+  if (host !== undefined && (origin === `http://${host}` || origin === `https://${host}`)) return undefined;
+  return errorResponse(403, ErrorCode.InvalidRequest, `Forbidden: origin ${JSON.stringify(origin)} is not allowed`);
+}
+
+/** Unsupported MCP-Protocol-Version → 400; absent → 2025-03-26, as the transport spec says. */
+export function checkProtocolVersion(header: string | undefined): { version: ProtocolVersion } | { response: Response } {
+  if (header === undefined) return { version: VERSION_WHEN_HEADER_ABSENT };
+  if (isSupportedVersion(header)) return { version: header };
+  return {
+    response: errorResponse(
+      400,
+      ErrorCode.InvalidRequest,
+      `Bad Request: unsupported MCP-Protocol-Version ${JSON.stringify(header)}; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(", ")}`,
+    ),
+  };
+}
+
+export function checkPostHeaders(contentType: string | undefined, accept: string | undefined): Response | undefined {
+  if (contentType === undefined || !contentType.toLowerCase().startsWith("application/json")) {
+    return errorResponse(415, ErrorCode.InvalidRequest, "Unsupported Media Type: Content-Type must be application/json");
+  }
+  if (accept !== undefined && !acceptsJson(accept) && !acceptsSse(accept)) {
+    return errorResponse(406, ErrorCode.InvalidRequest, "Not Acceptable: Accept must allow application/json and text/event-stream");
+  }
+  return undefined;
+}
+
+export function acceptsSse(accept: string | undefined): boolean {
+  return accept === undefined || accept.includes("text/event-stream") || accept.includes("*/*");
+}
+
+export function acceptsJson(accept: string | undefined): boolean {
+  return accept === undefined || accept.includes("application/json") || accept.includes("*/*");
+}
+
+/** Reads the body with a hard cap, whether or not Content-Length is honest or present. */
+export async function readBody(request: Request, maxBytes: number): Promise<{ text: string } | { response: Response }> {
+  const tooLarge = (): { response: Response } => ({
+    response: errorResponse(413, ErrorCode.InvalidRequest, `Payload Too Large: the body limit is ${maxBytes} bytes`),
+  });
+  const declared = request.headers.get("content-length");
+  if (declared !== null) {
+    // Node's parser never delivers more than Content-Length, so the header is a safe bound here.
+    return Number(declared) > maxBytes ? tooLarge() : { text: await request.text() };
+  }
+  if (request.body === null) return { text: "" };
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => {});
+      return tooLarge();
+    }
+    chunks.push(value);
+  }
+  return { text: Buffer.concat(chunks).toString("utf8") };
+}

@@ -1,0 +1,2 @@
+export { createHttpApp, type HttpAppDeps, type Readiness } from "./app.ts";
+export { SseChannel } from "./sse-channel.ts";

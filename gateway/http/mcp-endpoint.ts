@@ -1,0 +1,201 @@
+/**
+ * Streamable HTTP at /mcp (MCP 2025-03-26 … 2025-11-25): POST carries client messages, GET opens the session's
+ * server-to-client stream, DELETE ends the session.
+ *
+ * A POSTed request is answered with plain JSON unless something must be streamed first (progress, a sampling
+ * request): the response is chosen when the first message is ready, so the common call pays no SSE framing.
+ */
+import type { Context } from "hono";
+import {
+  ErrorCode,
+  Method,
+  allowsBatches,
+  classify,
+  failure,
+  type JsonRpcMessage,
+  type JsonRpcResponse,
+  type ProtocolVersion,
+} from "../protocol/index.ts";
+import { ClientSession, type SessionStore } from "../session/index.ts";
+import { initializeResult, type Dispatcher, type RelatedStream } from "../pipeline/index.ts";
+import type { Backend } from "../upstream/index.ts";
+import { SSE_HEADERS, SseChannel } from "./sse-channel.ts";
+import { acceptsJson, acceptsSse, checkOrigin, checkPostHeaders, checkProtocolVersion, errorResponse, readBody } from "./guards.ts";
+
+export interface McpEndpointDeps {
+  dispatcher: Dispatcher;
+  sessions: SessionStore;
+  backends: () => ReadonlyMap<string, Backend>;
+  settings: () => { maxBodyBytes: number; allowedOrigins: readonly string[] };
+  /** false while draining for shutdown: new sessions are refused. */
+  accepting: () => boolean;
+}
+
+const SESSION_HEADER = "mcp-session-id";
+const JSON_HEADERS = { "content-type": "application/json" } as const;
+const KEEPALIVE_MS = 15_000;
+
+export function createMcpEndpoint(deps: McpEndpointDeps) {
+  const common = (c: Context): Response | undefined =>
+    checkOrigin(c.req.header("origin"), c.req.header("host"), deps.settings().allowedOrigins);
+
+  /** 400 when the header is missing, 404 when the id is unknown or ended (the client must re-initialize). */
+  const lookupSession = (c: Context): { session: ClientSession } | { response: Response } => {
+    const id = c.req.header(SESSION_HEADER);
+    if (id === undefined || id === "") {
+      return { response: errorResponse(400, ErrorCode.InvalidRequest, "Bad Request: Mcp-Session-Id header is required") };
+    }
+    const session = deps.sessions.get(id);
+    if (session === undefined || session.isClosed) {
+      return { response: errorResponse(404, ErrorCode.InvalidRequest, "Session not found: it ended or never existed; initialize a new one") };
+    }
+    return { session };
+  };
+
+  async function post(c: Context): Promise<Response> {
+    const rejected = common(c) ?? checkPostHeaders(c.req.header("content-type"), c.req.header("accept"));
+    if (rejected) return rejected;
+    const versionCheck = checkProtocolVersion(c.req.header("mcp-protocol-version"));
+    if ("response" in versionCheck) return versionCheck.response;
+    const body = await readBody(c.req.raw, deps.settings().maxBodyBytes);
+    if ("response" in body) return body.response;
+
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.text);
+    } catch {
+      return errorResponse(400, ErrorCode.ParseError, "Parse error: the body is not valid JSON");
+    }
+    if (Array.isArray(parsed)) return postBatch(c, parsed, versionCheck.version);
+
+    const classified = classify(parsed);
+    if (classified.kind === "invalid") {
+      return errorResponse(400, ErrorCode.InvalidRequest, `Invalid Request: ${classified.reason}`, classified.id);
+    }
+    if (classified.kind === "request" && classified.message.method === Method.Initialize) {
+      return initialize(c, classified.message.id, classified.message.params);
+    }
+    const found = lookupSession(c);
+    if ("response" in found) return found.response;
+    const { session } = found;
+
+    if (classified.kind === "notification") {
+      deps.dispatcher.handleNotification(session, classified.message);
+      return new Response(null, { status: 202 });
+    }
+    if (classified.kind === "response") {
+      deps.dispatcher.handleResponse(session, classified.message);
+      return new Response(null, { status: 202 });
+    }
+    return respond(session, classified.message, acceptsSse(c.req.header("accept")), acceptsJson(c.req.header("accept")));
+  }
+
+  function initialize(c: Context, id: string | number, params: Record<string, unknown> | undefined): Response {
+    if (c.req.header(SESSION_HEADER) !== undefined) {
+      return errorResponse(400, ErrorCode.InvalidRequest, "Bad Request: initialize must not carry an Mcp-Session-Id", id);
+    }
+    if (!deps.accepting()) return errorResponse(503, ErrorCode.ShuttingDown, "gateway is shutting down", id);
+    const { version, result } = initializeResult(params?.protocolVersion, deps.backends().values());
+    const session = new ClientSession({
+      protocolVersion: version,
+      clientInfo: params?.clientInfo as ClientSession["clientInfo"],
+      clientCapabilities: (params?.capabilities ?? {}) as ClientSession["clientCapabilities"],
+    });
+    deps.sessions.add(session);
+    return new Response(JSON.stringify({ jsonrpc: "2.0", id, result }), {
+      status: 200,
+      headers: { ...JSON_HEADERS, "mcp-session-id": session.id },
+    });
+  }
+
+  function respond(session: ClientSession, request: Extract<JsonRpcMessage, { id: unknown; method: string }>, sse: boolean, json: boolean): Promise<Response> {
+    return new Promise<Response>((resolve) => {
+      let channel: SseChannel | undefined;
+      const stream: RelatedStream = {
+        send(message) {
+          if (!sse) return false;
+          if (channel === undefined) {
+            channel = new SseChannel();
+            resolve(new Response(channel.body, { status: 200, headers: SSE_HEADERS }));
+          }
+          return channel.send(message);
+        },
+      };
+      void deps.dispatcher.handleRequest(session, request, stream).then((response) => {
+        if (channel !== undefined) {
+          channel.send(response);
+          channel.close();
+        } else if (json) {
+          resolve(new Response(JSON.stringify(response), { status: 200, headers: JSON_HEADERS }));
+        } else {
+          const only = new SseChannel();
+          resolve(new Response(only.body, { status: 200, headers: SSE_HEADERS }));
+          only.send(response);
+          only.close();
+        }
+      });
+    });
+  }
+
+  /** 2025-03-26 allowed batches; later revisions removed them, so they get a precise -32600. */
+  async function postBatch(c: Context, batch: unknown[], headerVersion: ProtocolVersion): Promise<Response> {
+    const found = lookupSession(c);
+    const version = "session" in found ? found.session.protocolVersion : headerVersion;
+    if (!allowsBatches(version)) {
+      return errorResponse(400, ErrorCode.InvalidRequest, `Invalid Request: JSON-RPC batches are not supported in protocol version ${version}`);
+    }
+    if (batch.length === 0) return errorResponse(400, ErrorCode.InvalidRequest, "Invalid Request: empty batch");
+    if ("response" in found) return found.response;
+    const { session } = found;
+    const replies: Array<Promise<JsonRpcResponse>> = [];
+    for (const item of batch) {
+      const classified = classify(item);
+      if (classified.kind === "invalid") {
+        replies.push(Promise.resolve(failure(classified.id, { code: ErrorCode.InvalidRequest, message: `Invalid Request: ${classified.reason}` })));
+      } else if (classified.kind === "request" && classified.message.method === Method.Initialize) {
+        replies.push(Promise.resolve(failure(classified.message.id, { code: ErrorCode.InvalidRequest, message: "initialize must not be batched" })));
+      } else if (classified.kind === "request") {
+        const toStandalone: RelatedStream = { send: (m) => session.sendStandalone(m) };
+        replies.push(deps.dispatcher.handleRequest(session, classified.message, toStandalone));
+      } else if (classified.kind === "notification") {
+        deps.dispatcher.handleNotification(session, classified.message);
+      } else {
+        deps.dispatcher.handleResponse(session, classified.message);
+      }
+    }
+    if (replies.length === 0) return new Response(null, { status: 202 });
+    return new Response(JSON.stringify(await Promise.all(replies)), { status: 200, headers: JSON_HEADERS });
+  }
+
+  function get(c: Context): Response {
+    const rejected = common(c);
+    if (rejected) return rejected;
+    const accept = c.req.header("accept");
+    if (accept === undefined || !accept.includes("text/event-stream")) {
+      return errorResponse(406, ErrorCode.InvalidRequest, "Not Acceptable: GET /mcp needs Accept: text/event-stream");
+    }
+    const versionCheck = checkProtocolVersion(c.req.header("mcp-protocol-version"));
+    if ("response" in versionCheck) return versionCheck.response;
+    const found = lookupSession(c);
+    if ("response" in found) return found.response;
+    const { session } = found;
+    const channel: SseChannel = new SseChannel({ keepaliveMs: KEEPALIVE_MS, onClose: () => session.detachStandalone(channel) });
+    if (!session.attachStandalone(channel)) {
+      channel.close();
+      return errorResponse(409, ErrorCode.InvalidRequest, "Conflict: this session already has an open GET stream");
+    }
+    session.touch();
+    return new Response(channel.body, { status: 200, headers: SSE_HEADERS });
+  }
+
+  function del(c: Context): Response {
+    const rejected = common(c);
+    if (rejected) return rejected;
+    const found = lookupSession(c);
+    if ("response" in found) return found.response;
+    deps.sessions.remove(found.session.id);
+    return new Response(null, { status: 200 });
+  }
+
+  return { post, get, delete: del };
+}

@@ -1,0 +1,132 @@
+/**
+ * The backend-facing side: what backends send that is not an answer. Every message must reach the one client it
+ * belongs to, and never another agent, because backends are shared across agents.
+ */
+import {
+  ErrorCode,
+  JsonRpcError,
+  LOG_LEVELS,
+  Method,
+  type CatalogKind,
+  type JsonObject,
+  type JsonRpcMessage,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+} from "../protocol/index.ts";
+import type { RoutingTable } from "../routing/index.ts";
+import type { ClientSession, SessionStore } from "../session/index.ts";
+import type { BackendHooks, BackendState, CallOwner } from "../upstream/index.ts";
+import type { InflightCall, InflightCalls } from "./inflight.ts";
+import type { ResourceSubscriptions } from "./subscriptions.ts";
+import { logger } from "../log.ts";
+
+const log = logger("backend-events");
+
+export interface BackendEventsDeps {
+  sessions: SessionStore;
+  inflight: InflightCalls;
+  subscriptions: ResourceSubscriptions;
+  table: () => RoutingTable;
+  onCatalogChanged: (server: string, kinds: CatalogKind[]) => void;
+  onStateChanged: (server: string, state: BackendState, detail: string | undefined) => void;
+}
+
+const CLIENT_CAPABILITY_FOR: Record<string, "sampling" | "elicitation" | "roots"> = {
+  [Method.SamplingCreateMessage]: "sampling",
+  [Method.ElicitationCreate]: "elicitation",
+  [Method.RootsList]: "roots",
+};
+
+export function createBackendHooks(deps: BackendEventsDeps): BackendHooks {
+  return {
+    onNotification(server, message, owner) {
+      switch (message.method) {
+        case Method.Progress:
+          return deliverProgress(deps, message);
+        case Method.Message:
+          return deliverLog(deps, server, message, owner as InflightCall | undefined);
+        case Method.ResourceUpdated:
+          return deliverResourceUpdate(deps, server, message);
+        case Method.Cancelled:
+          return; // the upstream layer aborts the matching server-to-client request itself
+        default:
+          if (owner !== undefined) deliverToCall(owner as InflightCall, message);
+          else log.debug({ server, method: message.method }, "unattributable notification dropped");
+      }
+    },
+
+    onServerRequest(server, message, owners, signal) {
+      return forwardServerRequest(deps, server, message, owners as InflightCall[], signal);
+    },
+
+    onCatalogChanged: (server, kinds) => deps.onCatalogChanged(server, kinds),
+    onStateChanged: (server, state, detail) => deps.onStateChanged(server, state, detail),
+  };
+}
+
+function deliverToCall(call: InflightCall, message: JsonRpcMessage): boolean {
+  return call.stream.send(message) || call.session.sendStandalone(message);
+}
+
+function deliverProgress(deps: BackendEventsDeps, message: JsonRpcNotification): void {
+  const call = deps.inflight.byUpstreamProgressToken(message.params?.progressToken);
+  if (call === undefined) return; // the call already finished; late progress is meaningless
+  deliverToCall(call, { ...message, params: { ...message.params, progressToken: call.clientProgressToken } });
+}
+
+/**
+ * Log messages go to the caller when the transport can tell who that is. Otherwise only to clients that opted in
+ * with logging/setLevel: a shared backend's unattributed logs may mention other agents' work.
+ */
+function deliverLog(deps: BackendEventsDeps, server: string, message: JsonRpcNotification, owner: InflightCall | undefined): void {
+  const level = message.params?.level;
+  const rank = typeof level === "string" ? LOG_LEVELS.indexOf(level as (typeof LOG_LEVELS)[number]) : -1;
+  const upstreamLogger = message.params?.logger;
+  const tagged = { ...message, params: { ...message.params, logger: typeof upstreamLogger === "string" ? `${server}/${upstreamLogger}` : server } };
+  const wants = (session: ClientSession): boolean =>
+    session.logLevel === undefined ? owner !== undefined : rank >= LOG_LEVELS.indexOf(session.logLevel);
+  if (owner !== undefined) {
+    if (wants(owner.session)) deliverToCall(owner, tagged);
+    return;
+  }
+  for (const session of deps.sessions.values()) if (session.logLevel !== undefined && wants(session)) session.sendStandalone(tagged);
+}
+
+function deliverResourceUpdate(deps: BackendEventsDeps, server: string, message: JsonRpcNotification): void {
+  const uri = message.params?.uri;
+  if (typeof uri !== "string") return;
+  for (const [sessionId, exposedUri] of deps.subscriptions.subscribersOf(server, uri)) {
+    deps.sessions.get(sessionId)?.sendStandalone({ ...message, params: { ...message.params, uri: exposedUri } });
+  }
+}
+
+async function forwardServerRequest(
+  deps: BackendEventsDeps,
+  server: string,
+  message: JsonRpcRequest,
+  owners: InflightCall[],
+  signal: AbortSignal,
+): Promise<JsonObject> {
+  const sessionIds = new Set(owners.map((o) => o.sessionId));
+  let session: ClientSession | undefined;
+  if (sessionIds.size === 1) {
+    session = owners[0]!.session;
+  } else if (sessionIds.size === 0 && deps.sessions.size === 1) {
+    session = deps.sessions.values().next().value;
+  } else {
+    // Guessing would hand one agent's sampling or elicitation to another agent: refuse instead.
+    const why = sessionIds.size === 0 ? "no call to it is in flight" : `calls from ${sessionIds.size} client sessions are in flight`;
+    throw new JsonRpcError(ErrorCode.InternalError, `gatehouse cannot tell which client ${message.method} from server "${server}" is for: ${why}`);
+  }
+  if (session === undefined || session.isClosed) throw new JsonRpcError(ErrorCode.BackendClosed, "the client session has ended");
+  const capability = CLIENT_CAPABILITY_FOR[message.method];
+  if (capability !== undefined && session.clientCapabilities[capability] === undefined) {
+    throw new JsonRpcError(ErrorCode.MethodNotFound, `the client did not declare the ${capability} capability`);
+  }
+  // Prefer the stream of the call that caused it (the spec's "related" request), else the session's GET stream.
+  const call = owners.find((o) => o.sessionId === session.id);
+  const deliver = (m: JsonRpcMessage): boolean => (call !== undefined ? deliverToCall(call, m) : session.sendStandalone(m));
+  return session.requestClient(message.method, message.params, deliver, signal);
+}
+
+export type { CallOwner };

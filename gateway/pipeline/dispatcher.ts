@@ -1,0 +1,265 @@
+/**
+ * The agent-facing side of MCP, transport-neutral: one method, one handler. Each handler routes through the
+ * current routing table to the owning backend and maps names, URIs and tokens both ways.
+ *
+ * Identity, policy and audit plug in here, in that order, between the table lookup and the backend call.
+ */
+import {
+  ErrorCode,
+  JsonRpcError,
+  LOG_LEVELS,
+  Method,
+  asObject,
+  failure,
+  success,
+  type JsonObject,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+  type LogLevel,
+} from "../protocol/index.ts";
+import { paginate, type RoutingTable } from "../routing/index.ts";
+import type { ClientSession, SessionStore } from "../session/index.ts";
+import type { Backend } from "../upstream/index.ts";
+import { ArgumentValidators } from "./arguments.ts";
+import { InflightCalls, type RelatedStream } from "./inflight.ts";
+import { ResourceSubscriptions } from "./subscriptions.ts";
+import { logger } from "../log.ts";
+
+const log = logger("dispatcher");
+
+export interface DispatcherDeps {
+  backends: () => ReadonlyMap<string, Backend>;
+  table: () => RoutingTable;
+  sessions: SessionStore;
+  pageSize: () => number;
+}
+
+type Handler = (session: ClientSession, request: JsonRpcRequest, stream: RelatedStream) => Promise<JsonObject>;
+
+export class Dispatcher {
+  readonly inflight = new InflightCalls();
+  readonly subscriptions = new ResourceSubscriptions();
+  private readonly validators = new ArgumentValidators();
+  private readonly deps: DispatcherDeps;
+  private readonly handlers: ReadonlyMap<string, Handler>;
+  private draining = false;
+
+  constructor(deps: DispatcherDeps) {
+    this.deps = deps;
+    this.handlers = new Map<string, Handler>([
+      [Method.Ping, async () => ({})],
+      [Method.ToolsList, async (_s, r) => this.list(r, "tools", this.deps.table().tools)],
+      [Method.PromptsList, async (_s, r) => this.list(r, "prompts", this.deps.table().prompts)],
+      [Method.ResourcesList, async (_s, r) => this.list(r, "resources", this.deps.table().resources)],
+      [Method.ResourceTemplatesList, async (_s, r) => this.list(r, "resourceTemplates", this.deps.table().resourceTemplates)],
+      [Method.ToolsCall, (s, r, st) => this.callTool(s, r, st)],
+      [Method.PromptsGet, (s, r, st) => this.getPrompt(s, r, st)],
+      [Method.ResourcesRead, (s, r, st) => this.readResource(s, r, st)],
+      [Method.ResourcesSubscribe, (s, r) => this.subscribe(s, r)],
+      [Method.ResourcesUnsubscribe, (s, r) => this.unsubscribe(s, r)],
+      [Method.CompletionComplete, (s, r, st) => this.complete(s, r, st)],
+      [Method.LoggingSetLevel, (s, r) => this.setLogLevel(s, r)],
+    ]);
+  }
+
+  /** After this, new calls are refused with ShuttingDown; in-flight ones finish. */
+  stopIntake(): void {
+    this.draining = true;
+  }
+
+  async handleRequest(session: ClientSession, request: JsonRpcRequest, stream: RelatedStream): Promise<JsonRpcResponse> {
+    session.touch();
+    const handler = this.handlers.get(request.method);
+    if (handler === undefined) {
+      return failure(request.id, { code: ErrorCode.MethodNotFound, message: `Method not found: ${request.method}` });
+    }
+    if (this.draining && request.method !== Method.Ping) {
+      return failure(request.id, { code: ErrorCode.ShuttingDown, message: "gateway is shutting down; retry on another replica" });
+    }
+    try {
+      return success(request.id, await handler(session, request, stream));
+    } catch (error) {
+      if (!(error instanceof JsonRpcError)) log.error({ err: error, method: request.method }, "handler failed");
+      return failure(request.id, JsonRpcError.from(error).toJSON());
+    }
+  }
+
+  handleNotification(session: ClientSession, message: JsonRpcNotification): void {
+    session.touch();
+    if (message.method === Method.Cancelled) {
+      const requestId = message.params?.requestId;
+      if (typeof requestId === "string" || typeof requestId === "number") {
+        const reason = typeof message.params?.reason === "string" ? message.params.reason : "cancelled by the client";
+        this.inflight.find(session.id, requestId)?.controller.abort(reason);
+      }
+    } else if (message.method === Method.RootsListChanged) {
+      for (const backend of this.deps.backends().values()) if (backend.state === "ready") backend.notify(message.method);
+    }
+  }
+
+  handleResponse(session: ClientSession, response: JsonRpcResponse): void {
+    session.touch();
+    if (!session.settleClientRequest(response)) log.debug({ session: session.id }, "response to no pending request dropped");
+  }
+
+  /** The session ended (DELETE, idle reap, shutdown): cancel its calls, drop its subscriptions. */
+  sessionEnded(session: ClientSession): void {
+    this.inflight.abortSession(session.id, "client session ended");
+    for (const { server, originalUri } of this.subscriptions.removeSession(session.id)) {
+      this.backendIfReady(server)?.request(Method.ResourcesUnsubscribe, { uri: originalUri }).catch(() => {});
+    }
+  }
+
+  private list(request: JsonRpcRequest, list: string, items: readonly unknown[]): JsonObject {
+    const table = this.deps.table();
+    const cursor = request.params?.cursor;
+    if (cursor !== undefined && typeof cursor !== "string") throw new JsonRpcError(ErrorCode.InvalidParams, "cursor must be a string");
+    const { page, nextCursor } = paginate(items, cursor, this.deps.pageSize(), table.version, list);
+    return nextCursor === undefined ? { [list]: page } : { [list]: page, nextCursor };
+  }
+
+  private async callTool(session: ClientSession, request: JsonRpcRequest, stream: RelatedStream): Promise<JsonObject> {
+    const params = request.params ?? {};
+    const name = params.name;
+    if (typeof name !== "string") throw new JsonRpcError(ErrorCode.InvalidParams, "tools/call needs params.name (a string)");
+    const route = this.deps.table().tool(name);
+    if (route === undefined) throw new JsonRpcError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
+    const args = params.arguments;
+    if (args !== undefined && asObject(args) === undefined) throw new JsonRpcError(ErrorCode.InvalidParams, "arguments must be an object");
+    const check = this.validators.check(route.hash, route.definition.inputSchema, args);
+    if (!check.ok) {
+      const message = `Invalid arguments for tool ${name}: ${check.problems}`;
+      // 2025-11-25 (SEP-1303): input errors are tool errors, so the model can read them and correct itself.
+      if (session.protocolVersion === "2025-11-25") return { content: [{ type: "text", text: message }], isError: true };
+      throw new JsonRpcError(ErrorCode.InvalidParams, message);
+    }
+    return this.forward(session, request, stream, route.server, Method.ToolsCall, { ...params, name: route.originalName });
+  }
+
+  private async getPrompt(session: ClientSession, request: JsonRpcRequest, stream: RelatedStream): Promise<JsonObject> {
+    const params = request.params ?? {};
+    const name = params.name;
+    if (typeof name !== "string") throw new JsonRpcError(ErrorCode.InvalidParams, "prompts/get needs params.name (a string)");
+    const route = this.deps.table().prompt(name);
+    if (route === undefined) throw new JsonRpcError(ErrorCode.InvalidParams, `Unknown prompt: ${name}`);
+    return this.forward(session, request, stream, route.server, Method.PromptsGet, { ...params, name: route.originalName });
+  }
+
+  private async readResource(session: ClientSession, request: JsonRpcRequest, stream: RelatedStream): Promise<JsonObject> {
+    const { uri, route } = this.resourceRoute(request);
+    const result = await this.forward(session, request, stream, route.server, Method.ResourcesRead, { ...request.params, uri: route.originalUri });
+    // Contents name the backend's URI; the client asked for the exposed one.
+    const contents = Array.isArray(result.contents) ? result.contents : undefined;
+    if (contents === undefined || uri === route.originalUri) return result;
+    return { ...result, contents: contents.map((c) => (asObject(c)?.uri === route.originalUri ? { ...(c as JsonObject), uri } : c)) };
+  }
+
+  private async subscribe(session: ClientSession, request: JsonRpcRequest): Promise<JsonObject> {
+    const { uri, route } = this.resourceRoute(request);
+    const backend = this.requireBackend(route.server);
+    if (!this.subscriptions.subscribersOf(route.server, route.originalUri).has(session.id)) {
+      const first = this.subscriptions.add(route.server, route.originalUri, session.id, uri);
+      if (first) {
+        try {
+          await backend.request(Method.ResourcesSubscribe, { uri: route.originalUri });
+        } catch (error) {
+          this.subscriptions.remove(route.server, route.originalUri, session.id);
+          throw error;
+        }
+      }
+    }
+    session.subscriptions.add(uri);
+    return {};
+  }
+
+  private async unsubscribe(session: ClientSession, request: JsonRpcRequest): Promise<JsonObject> {
+    const { uri, route } = this.resourceRoute(request);
+    session.subscriptions.delete(uri);
+    if (this.subscriptions.remove(route.server, route.originalUri, session.id)) {
+      await this.requireBackend(route.server).request(Method.ResourcesUnsubscribe, { uri: route.originalUri });
+    }
+    return {};
+  }
+
+  private async complete(session: ClientSession, request: JsonRpcRequest, stream: RelatedStream): Promise<JsonObject> {
+    const params = request.params ?? {};
+    const ref = asObject(params.ref);
+    const table = this.deps.table();
+    if (ref?.type === "ref/prompt" && typeof ref.name === "string") {
+      const route = table.prompt(ref.name);
+      if (route === undefined) throw new JsonRpcError(ErrorCode.InvalidParams, `Unknown prompt: ${ref.name}`);
+      return this.forward(session, request, stream, route.server, Method.CompletionComplete, {
+        ...params,
+        ref: { ...ref, name: route.originalName },
+      });
+    }
+    if (ref?.type === "ref/resource" && typeof ref.uri === "string") {
+      const route = table.resource(ref.uri);
+      if (route === undefined) throw new JsonRpcError(ErrorCode.InvalidParams, `Unknown resource template: ${ref.uri}`);
+      return this.forward(session, request, stream, route.server, Method.CompletionComplete, {
+        ...params,
+        ref: { ...ref, uri: route.originalUri },
+      });
+    }
+    throw new JsonRpcError(ErrorCode.InvalidParams, "completion/complete needs ref {type: ref/prompt, name} or {type: ref/resource, uri}");
+  }
+
+  /** Levels are per client; backends are shared, so they get the most verbose level any client asked for. */
+  private async setLogLevel(session: ClientSession, request: JsonRpcRequest): Promise<JsonObject> {
+    const level = request.params?.level;
+    if (typeof level !== "string" || !(LOG_LEVELS as readonly string[]).includes(level)) {
+      throw new JsonRpcError(ErrorCode.InvalidParams, `level must be one of: ${LOG_LEVELS.join(", ")}`);
+    }
+    session.logLevel = level as LogLevel;
+    let mostVerbose = LOG_LEVELS.length - 1;
+    for (const s of this.deps.sessions.values()) if (s.logLevel) mostVerbose = Math.min(mostVerbose, LOG_LEVELS.indexOf(s.logLevel));
+    const backendLevel = LOG_LEVELS[mostVerbose];
+    await Promise.allSettled(
+      [...this.deps.backends().values()]
+        .filter((b) => b.state === "ready" && b.capabilities?.logging !== undefined)
+        .map((b) => b.request(Method.LoggingSetLevel, { level: backendLevel })),
+    );
+    return {};
+  }
+
+  private resourceRoute(request: JsonRpcRequest) {
+    const uri = request.params?.uri;
+    if (typeof uri !== "string") throw new JsonRpcError(ErrorCode.InvalidParams, `${request.method} needs params.uri (a string)`);
+    const route = this.deps.table().resource(uri);
+    if (route === undefined) throw new JsonRpcError(ErrorCode.ResourceNotFound, `Resource not found: ${uri}`, { uri });
+    return { uri, route };
+  }
+
+  private requireBackend(server: string): Backend {
+    const backend = this.deps.backends().get(server);
+    if (backend === undefined) throw new JsonRpcError(ErrorCode.BackendUnavailable, `server "${server}" is not configured`);
+    return backend;
+  }
+
+  private backendIfReady(server: string): Backend | undefined {
+    const backend = this.deps.backends().get(server);
+    return backend?.state === "ready" ? backend : undefined;
+  }
+
+  /** Sends to the owning backend with the client's id, progress token and cancellation mapped. */
+  private async forward(
+    session: ClientSession,
+    request: JsonRpcRequest,
+    stream: RelatedStream,
+    server: string,
+    method: string,
+    params: JsonObject,
+  ): Promise<JsonObject> {
+    const backend = this.requireBackend(server);
+    const meta = asObject(params._meta);
+    const call = this.inflight.begin(session, request.id, stream, meta?.progressToken);
+    const upstreamParams =
+      call.upstreamProgressToken === undefined ? params : { ...params, _meta: { ...meta, progressToken: call.upstreamProgressToken } };
+    try {
+      return await backend.request(method, upstreamParams, { owner: call, signal: call.controller.signal });
+    } finally {
+      this.inflight.end(call);
+    }
+  }
+}

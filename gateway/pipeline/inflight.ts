@@ -1,0 +1,91 @@
+/**
+ * Calls in flight from clients to backends. The gateway multiplexes every client onto one shared connection per
+ * backend, so client request ids and progress tokens are rewritten on the way up and mapped back on the way down;
+ * this is where those mappings live, for exactly as long as the call does.
+ */
+import type { JsonRpcId, JsonRpcMessage } from "../protocol/index.ts";
+import type { ClientSession } from "../session/index.ts";
+import type { CallOwner } from "../upstream/index.ts";
+
+/** The stream that belongs to one client request: its POST's SSE response, or stdout over stdio. */
+export interface RelatedStream {
+  /** false when the stream is gone (answered, or the client disconnected). */
+  send(message: JsonRpcMessage): boolean;
+}
+
+export interface InflightCall extends CallOwner {
+  readonly sessionId: string;
+  readonly session: ClientSession;
+  readonly clientRequestId: JsonRpcId;
+  readonly stream: RelatedStream;
+  readonly controller: AbortController;
+  readonly clientProgressToken: string | number | undefined;
+  readonly upstreamProgressToken: string | undefined;
+}
+
+export class InflightCalls {
+  private readonly calls = new Map<string, InflightCall>();
+  private readonly byProgressToken = new Map<string, InflightCall>();
+  private nextToken = 0;
+  private drainWaiters: Array<() => void> = [];
+
+  get size(): number {
+    return this.calls.size;
+  }
+
+  begin(session: ClientSession, clientRequestId: JsonRpcId, stream: RelatedStream, clientProgressToken: unknown): InflightCall {
+    const hasToken = typeof clientProgressToken === "string" || typeof clientProgressToken === "number";
+    const call: InflightCall = {
+      sessionId: session.id,
+      session,
+      clientRequestId,
+      stream,
+      controller: new AbortController(),
+      clientProgressToken: hasToken ? clientProgressToken : undefined,
+      upstreamProgressToken: hasToken ? `gatehouse-progress-${++this.nextToken}` : undefined,
+    };
+    this.calls.set(key(session.id, clientRequestId), call);
+    if (call.upstreamProgressToken !== undefined) this.byProgressToken.set(call.upstreamProgressToken, call);
+    return call;
+  }
+
+  end(call: InflightCall): void {
+    const k = key(call.sessionId, call.clientRequestId);
+    if (this.calls.get(k) === call) this.calls.delete(k);
+    if (call.upstreamProgressToken !== undefined) this.byProgressToken.delete(call.upstreamProgressToken);
+    if (this.calls.size === 0 && this.drainWaiters.length > 0) {
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const wake of waiters) wake();
+    }
+  }
+
+  find(sessionId: string, clientRequestId: JsonRpcId): InflightCall | undefined {
+    return this.calls.get(key(sessionId, clientRequestId));
+  }
+
+  byUpstreamProgressToken(token: unknown): InflightCall | undefined {
+    return typeof token === "string" ? this.byProgressToken.get(token) : undefined;
+  }
+
+  abortSession(sessionId: string, reason: string): void {
+    for (const call of this.calls.values()) if (call.sessionId === sessionId) call.controller.abort(reason);
+  }
+
+  /** Resolves when no call is in flight, or after `timeoutMs`, whichever is first; true when drained. */
+  drain(timeoutMs: number): Promise<boolean> {
+    if (this.calls.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.drainWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+}
+
+function key(sessionId: string, id: JsonRpcId): string {
+  // A string id "1" and a number id 1 are different requests.
+  return `${sessionId}\u0000${typeof id}\u0000${id}`;
+}

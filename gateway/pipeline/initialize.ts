@@ -1,0 +1,42 @@
+/** The gateway's answer to initialize: its own identity, and capabilities merged from the backends. */
+import { negotiateVersion, type JsonObject, type ProtocolVersion, type ServerCapabilities } from "../protocol/index.ts";
+import type { Backend } from "../upstream/index.ts";
+
+export const GATEWAY_INFO = { name: "gatehouse", title: "Gatehouse MCP gateway", version: "0.1.0" } as const;
+
+/**
+ * tools, prompts and resources are always offered with listChanged: a backend that is down now may come up later,
+ * and the gateway tells clients when the merged lists change. The rest is offered when any backend offers it.
+ */
+export function mergedCapabilities(backends: Iterable<Backend>): ServerCapabilities {
+  let subscribe = false;
+  let completions = false;
+  for (const backend of backends) {
+    subscribe ||= backend.capabilities?.resources?.subscribe === true;
+    completions ||= backend.capabilities?.completions !== undefined;
+  }
+  const capabilities: ServerCapabilities = {
+    tools: { listChanged: true },
+    prompts: { listChanged: true },
+    resources: { listChanged: true, ...(subscribe ? { subscribe: true } : {}) },
+    logging: {},
+  };
+  if (completions) capabilities.completions = {};
+  return capabilities;
+}
+
+export function initializeResult(requestedVersion: unknown, backends: Iterable<Backend>): { version: ProtocolVersion; result: JsonObject } {
+  const version = negotiateVersion(requestedVersion);
+  const list = [...backends];
+  const instructions = list
+    .filter((b) => typeof b.instructions === "string" && b.instructions.length > 0)
+    .map((b) => `## ${b.name}\n${b.instructions}`)
+    .join("\n\n");
+  const result: JsonObject = {
+    protocolVersion: version,
+    capabilities: mergedCapabilities(list),
+    serverInfo: GATEWAY_INFO,
+  };
+  if (instructions.length > 0) result.instructions = instructions;
+  return { version, result };
+}

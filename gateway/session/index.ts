@@ -1,0 +1,2 @@
+export { ClientSession, newSessionId, type OutboundChannel } from "./session.ts";
+export { MemorySessionStore, type SessionStore } from "./store.ts";

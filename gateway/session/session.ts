@@ -1,0 +1,147 @@
+/**
+ * One agent's MCP session with the gateway. Transport-neutral: the HTTP endpoint and `serve --stdio` both drive
+ * it. It owns what is per-client (negotiated version, capabilities, log level, subscriptions, the requests the
+ * gateway has sent the client); backends are shared and never live here.
+ */
+import { randomBytes } from "node:crypto";
+import {
+  ErrorCode,
+  JsonRpcError,
+  type ClientCapabilities,
+  type Implementation,
+  type JsonObject,
+  type JsonRpcId,
+  type JsonRpcMessage,
+  type JsonRpcResponse,
+  type LogLevel,
+  type ProtocolVersion,
+} from "../protocol/index.ts";
+
+/** Where messages go that no open request owns: the GET stream over HTTP, stdout over stdio. */
+export interface OutboundChannel {
+  /** false when the message could not be delivered (channel closed). */
+  send(message: JsonRpcMessage): boolean;
+  close(): void;
+}
+
+interface PendingClientRequest {
+  resolve(result: JsonObject): void;
+  reject(error: JsonRpcError): void;
+}
+
+/** 128 bits from the CSPRNG, base64url: unguessable, header-safe, visible ASCII as the spec requires. */
+export function newSessionId(): string {
+  return randomBytes(16).toString("base64url");
+}
+
+export class ClientSession {
+  readonly id: string;
+  readonly protocolVersion: ProtocolVersion;
+  readonly clientInfo: Implementation | undefined;
+  readonly clientCapabilities: ClientCapabilities;
+  readonly createdAt = Date.now();
+  lastSeenAt = Date.now();
+  logLevel: LogLevel | undefined;
+  /** Exposed resource URIs this client subscribed to. */
+  readonly subscriptions = new Set<string>();
+  private standalone: OutboundChannel | undefined;
+  private readonly pending = new Map<JsonRpcId, PendingClientRequest>();
+  private nextRequestId = 0;
+  private closed = false;
+
+  constructor(init: {
+    id?: string;
+    protocolVersion: ProtocolVersion;
+    clientInfo?: Implementation | undefined;
+    clientCapabilities?: ClientCapabilities | undefined;
+  }) {
+    this.id = init.id ?? newSessionId();
+    this.protocolVersion = init.protocolVersion;
+    this.clientInfo = init.clientInfo;
+    this.clientCapabilities = init.clientCapabilities ?? {};
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get hasStandaloneChannel(): boolean {
+    return this.standalone !== undefined;
+  }
+
+  touch(): void {
+    this.lastSeenAt = Date.now();
+  }
+
+  /** Returns false when a channel is already open (the spec allows one GET stream per session here). */
+  attachStandalone(channel: OutboundChannel): boolean {
+    if (this.standalone !== undefined || this.closed) return false;
+    this.standalone = channel;
+    return true;
+  }
+
+  detachStandalone(channel: OutboundChannel): void {
+    if (this.standalone === channel) this.standalone = undefined;
+  }
+
+  sendStandalone(message: JsonRpcMessage): boolean {
+    return this.standalone?.send(message) ?? false;
+  }
+
+  /**
+   * Sends a server-to-client request on `deliver` (the related request's stream, or the standalone channel)
+   * and resolves with the client's result. The id is the gateway's own, so backends' ids never collide.
+   */
+  requestClient(
+    method: string,
+    params: JsonObject | undefined,
+    deliver: (message: JsonRpcMessage) => boolean,
+    signal: AbortSignal,
+  ): Promise<JsonObject> {
+    if (this.closed) return Promise.reject(new JsonRpcError(ErrorCode.BackendClosed, "client session has ended"));
+    const id = `gatehouse-${++this.nextRequestId}`;
+    return new Promise<JsonObject>((resolve, reject) => {
+      const onAbort = (): void => {
+        if (!this.pending.delete(id)) return;
+        this.sendStandalone({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: id, reason: "cancelled by the server" } });
+        reject(new JsonRpcError(ErrorCode.Cancelled, `${method} was cancelled`));
+      };
+      this.pending.set(id, {
+        resolve: (result) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(result);
+        },
+        reject: (error) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(error);
+        },
+      });
+      signal.addEventListener("abort", onAbort, { once: true });
+      const message = params === undefined ? { jsonrpc: "2.0" as const, id, method } : { jsonrpc: "2.0" as const, id, method, params };
+      if (!deliver(message)) {
+        this.pending.delete(id);
+        signal.removeEventListener("abort", onAbort);
+        reject(new JsonRpcError(ErrorCode.BackendUnavailable, `no open stream to the client to deliver ${method}`));
+      }
+    });
+  }
+
+  /** A response the client POSTed. Returns false when it answers nothing we asked. */
+  settleClientRequest(response: JsonRpcResponse): boolean {
+    const entry = response.id === null ? undefined : this.pending.get(response.id);
+    if (entry === undefined || response.id === null) return false;
+    this.pending.delete(response.id);
+    if ("result" in response) entry.resolve(response.result);
+    else entry.reject(new JsonRpcError(response.error.code, response.error.message, response.error.data));
+    return true;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const entry of this.pending.values()) entry.reject(new JsonRpcError(ErrorCode.BackendClosed, "client session has ended"));
+    this.pending.clear();
+    this.standalone?.close();
+    this.standalone = undefined;
+  }
+}
