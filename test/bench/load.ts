@@ -1,0 +1,81 @@
+/**
+ * Load generation for the benchmarks: an MCP session handshake, a sequential latency sampler (one connection,
+ * hrtime per request) and autocannon for throughput. Every run is bounded by a count or a duration.
+ */
+import autocannon from "autocannon";
+import { Pool } from "undici";
+
+export const MCP_HEADERS = { "content-type": "application/json", accept: "application/json, text/event-stream" } as const;
+
+export async function openSession(url: string, protocolVersion = "2025-11-25"): Promise<Record<string, string>> {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: MCP_HEADERS,
+    body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion, capabilities: {}, clientInfo: { name: "bench", version: "1" } } }),
+  });
+  if (response.status !== 200) throw new Error(`initialize at ${url} answered ${response.status}: ${await response.text()}`);
+  await response.text();
+  const session = response.headers.get("mcp-session-id");
+  const headers: Record<string, string> = { ...MCP_HEADERS, "mcp-protocol-version": protocolVersion };
+  if (session) headers["mcp-session-id"] = session;
+  await fetch(url, { method: "POST", headers, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) }).then((r) => r.text());
+  return headers;
+}
+
+export interface LatencyStats {
+  p50us: number;
+  p99us: number;
+  count: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
+}
+
+/** One keep-alive connection, one request at a time: the latency a single agent sees. */
+export async function sampleLatency(url: string, headers: Record<string, string>, body: (i: number) => string, count: number, warmup = 200): Promise<LatencyStats> {
+  const target = new URL(url);
+  const pool = new Pool(target.origin, { connections: 1, pipelining: 1 });
+  const samples: number[] = [];
+  try {
+    for (let i = 0; i < warmup + count; i++) {
+      const started = process.hrtime.bigint();
+      const response = await pool.request({ method: "POST", path: target.pathname, headers, body: body(i) });
+      const text = await response.body.text();
+      const elapsed = Number(process.hrtime.bigint() - started) / 1000;
+      if (response.statusCode !== 200 || !text.includes('"result"')) throw new Error(`bad answer ${response.statusCode}: ${text.slice(0, 200)}`);
+      if (i >= warmup) samples.push(elapsed);
+    }
+  } finally {
+    await pool.close();
+  }
+  samples.sort((a, b) => a - b);
+  return { p50us: percentile(samples, 0.5), p99us: percentile(samples, 0.99), count: samples.length };
+}
+
+export interface ThroughputStats {
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  errors: number;
+  non2xx: number;
+}
+
+export function throughput(url: string, headers: Record<string, string>, body: string, connections: number, seconds: number): Promise<ThroughputStats> {
+  return new Promise((resolve, reject) => {
+    autocannon({ url, method: "POST", headers, body, connections, duration: seconds, pipelining: 1 }, (error: Error | null, result: any) => {
+      if (error) return reject(error);
+      resolve({
+        rps: result.requests.average,
+        p50ms: result.latency.p50,
+        p99ms: result.latency.p99,
+        errors: result.errors,
+        non2xx: result.non2xx,
+      });
+    });
+  });
+}
+
+export function callBody(tool: string, i = 1): string {
+  return JSON.stringify({ jsonrpc: "2.0", id: i, method: "tools/call", params: { name: tool, arguments: { text: "hello" } } });
+}

@@ -1,0 +1,134 @@
+/**
+ * `npm run bench`: the gateway against a direct call to the same minimal upstream, in one run on one machine,
+ * so that the ratios hold even when the machine is shared and noisy. Prints a markdown table.
+ *
+ * Processes: the upstream and the gateway each run as their own child process; the load generator runs here.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { spawnChild, waitForOutput, type Child } from "../helpers/processes.ts";
+import { callBody, openSession, sampleLatency, throughput } from "./load.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const SERVERS = 50;
+const TOOLS = 40;
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 2000);
+const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 5000);
+
+interface Row {
+  metric: string;
+  direct?: string;
+  gateway: string;
+  ratio?: string;
+  target?: string;
+  verdict?: string;
+}
+
+const rows: Row[] = [];
+const children: Child[] = [];
+const fmt = (n: number, digits = 0): string => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+function rssKiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+}
+
+async function main(): Promise<void> {
+  const upstream = spawnChild(process.execPath, [`${ROOT}test/bench/upstream.ts`, "--port", "0", "--servers", String(SERVERS), "--tools", String(TOOLS)]);
+  children.push(upstream);
+  const base = (await waitForOutput(upstream, /(http:\/\/127\.0\.0\.1:\d+)/))[1]!;
+  const direct = `${base}/s/0/mcp`;
+
+  const dir = mkdtempSync(join(tmpdir(), "gatehouse-bench-"));
+  const config = join(dir, "bench.yaml");
+  const servers = Array.from({ length: SERVERS }, (_, i) => `  - { name: s${i}, transport: http, url: "${base}/s/${i}/mcp" }`).join("\n");
+  writeFileSync(config, `http: { pageSize: 100, sessionIdleTimeoutMs: 3600000 }\nservers:\n${servers}\n`);
+  const gatewayChild = spawnChild(process.execPath, [`${ROOT}gateway/cli/main.ts`, "serve", "--config", config, "--port", "0"], {
+    env: { GATEHOUSE_LOG_LEVEL: "warn" },
+  });
+  children.push(gatewayChild);
+  const gateway = (await waitForOutput(gatewayChild, /Gatehouse listening on (http:\/\/\S+)/, 60_000))[1]!;
+  const gatewayPid = gatewayChild.process.pid!;
+
+  // tools/call: latency (one connection) and throughput (32 connections), direct vs through the gateway.
+  const directHeaders = await openSession(direct);
+  const gatewayHeaders = await openSession(gateway);
+  const directLatency = await sampleLatency(direct, directHeaders, (i) => callBody("tool_0", i), SAMPLES);
+  const gatewayLatency = await sampleLatency(gateway, gatewayHeaders, (i) => callBody("s0__tool_0", i), SAMPLES);
+  const added = gatewayLatency.p50us - directLatency.p50us;
+  rows.push({ metric: "tools/call p50 latency, 1 connection (µs)", direct: fmt(directLatency.p50us), gateway: fmt(gatewayLatency.p50us), ratio: `+${fmt(added)} µs`, target: "added ≤ 100 µs", verdict: added <= 100 ? "ok" : "MISS" });
+  rows.push({ metric: "tools/call p99 latency, 1 connection (µs)", direct: fmt(directLatency.p99us), gateway: fmt(gatewayLatency.p99us), ratio: `+${fmt(gatewayLatency.p99us - directLatency.p99us)} µs` });
+
+  const directRps = await throughput(direct, directHeaders, callBody("tool_0"), 32, SECONDS);
+  const gatewayRps = await throughput(gateway, gatewayHeaders, callBody("s0__tool_0"), 32, SECONDS);
+  const ratio = gatewayRps.rps / directRps.rps;
+  rows.push({ metric: "tools/call throughput, 32 connections (rps)", direct: fmt(directRps.rps), gateway: fmt(gatewayRps.rps), ratio: `${fmt(ratio, 2)}×`, target: "≥ 0.45×", verdict: ratio >= 0.45 ? "ok" : "MISS" });
+  rows.push({ metric: "tools/call p99 under load (ms)", direct: fmt(directRps.p99ms, 1), gateway: fmt(gatewayRps.p99ms, 1) });
+  if (gatewayRps.errors + gatewayRps.non2xx > 0) rows.push({ metric: "gateway errors under load", gateway: `${gatewayRps.errors} errors, ${gatewayRps.non2xx} non-2xx` });
+
+  // tools/list over 50 servers × 40 tools: the first page, and a full walk through the gateway's cursors.
+  const listBody = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" });
+  const firstPage = await sampleLatency(gateway, gatewayHeaders, () => listBody, 500, 50);
+  rows.push({ metric: `tools/list first page (100 of ${SERVERS * TOOLS}) p50 / p99 (µs)`, gateway: `${fmt(firstPage.p50us)} / ${fmt(firstPage.p99us)}` });
+  const walk = await fullWalk(gateway, gatewayHeaders, 50);
+  rows.push({ metric: `tools/list all ${walk.tools} tools in ${walk.pages} pages, p50 (µs)`, gateway: fmt(walk.p50us) });
+
+  // RSS per idle session.
+  const before = rssKiB(gatewayPid);
+  await openSessions(gateway, SESSIONS, 32);
+  await new Promise((r) => setTimeout(r, 500));
+  const after = rssKiB(gatewayPid);
+  rows.push({ metric: `RSS per idle session at ${SESSIONS} sessions (KiB)`, gateway: fmt((after - before) / SESSIONS, 2), target: "reported", verdict: `${fmt(before / 1024)} → ${fmt(after / 1024)} MiB` });
+
+  print();
+}
+
+async function fullWalk(url: string, headers: Record<string, string>, rounds: number): Promise<{ p50us: number; pages: number; tools: number }> {
+  const times: number[] = [];
+  let pages = 0;
+  let tools = 0;
+  for (let round = 0; round < rounds; round++) {
+    const started = process.hrtime.bigint();
+    let cursor: string | undefined;
+    pages = 0;
+    tools = 0;
+    for (let page = 0; page < 1000; page++) {
+      const response = await fetch(url, { method: "POST", headers, body: JSON.stringify({ jsonrpc: "2.0", id: page, method: "tools/list", params: cursor ? { cursor } : {} }) });
+      const body = (await response.json()) as { result: { tools: unknown[]; nextCursor?: string } };
+      pages++;
+      tools += body.result.tools.length;
+      cursor = body.result.nextCursor;
+      if (cursor === undefined) break;
+    }
+    times.push(Number(process.hrtime.bigint() - started) / 1000);
+  }
+  times.sort((a, b) => a - b);
+  return { p50us: times[Math.floor(times.length / 2)]!, pages, tools };
+}
+
+async function openSessions(url: string, count: number, concurrency: number): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      next++;
+      await openSession(url);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+function print(): void {
+  const header = ["metric", "direct", "gateway", "ratio / delta", "target", "verdict"];
+  const lines = [header, header.map(() => "---"), ...rows.map((r) => [r.metric, r.direct ?? "", r.gateway, r.ratio ?? "", r.target ?? "", r.verdict ?? ""])];
+  process.stdout.write(`\nGatehouse benchmark (${new Date().toISOString()}, node ${process.version}, ${SECONDS}s runs)\n\n`);
+  for (const line of lines) process.stdout.write(`| ${line.join(" | ")} |\n`);
+}
+
+try {
+  await main();
+} finally {
+  for (const child of children) await child.stop();
+}
