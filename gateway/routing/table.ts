@@ -1,0 +1,131 @@
+/**
+ * buildRoutingTable: the backends' catalogs → one immutable table of exposed names and URIs, with O(1) lookups.
+ * See README.md for the naming and URI rules.
+ */
+import type { Prompt, Tool } from "../protocol/index.ts";
+import { toolFilter } from "./glob.ts";
+import { definitionHash } from "./hash.ts";
+import { exposedName, toolNameProblem, usesPrefix } from "./naming.ts";
+import { buildResourceIndex } from "./resources.ts";
+import type { PromptRoute, RoutingTable, ServerEntry, TableBuildResult, TableInput, ToolRoute } from "./types.ts";
+
+type Kind = "tool" | "prompt";
+
+/** How to resolve a collision, which depends on whether names already carry a prefix. */
+function collisionAdvice(kind: Kind, prefixed: boolean): string {
+  const deny = kind === "tool" ? `, or leave the tool out of one server with its tools.deny` : "";
+  return prefixed
+    ? `give one of the servers an alias, or pick a naming.separator that the names do not contain${deny}`
+    : `set naming.prefix to "always" (or "when-needed" with several servers) so that names carry their server's prefix${deny}`;
+}
+
+interface Entry {
+  server: string;
+  originalName: string;
+}
+
+function collision(kind: Kind, exposed: string, first: Entry, second: Entry, prefixed: boolean): string {
+  return (
+    `${kind} name "${exposed}" is exposed by both server "${first.server}" (${kind} "${first.originalName}") ` +
+    `and server "${second.server}" (${kind} "${second.originalName}"); ${collisionAdvice(kind, prefixed)}`
+  );
+}
+
+const key = (server: string, originalName: string) => `${server}\u0000${originalName}`;
+
+export function buildRoutingTable(input: TableInput): TableBuildResult {
+  const { naming, servers, catalogs, version } = input;
+  const prefixed = usesPrefix(naming, servers.length);
+  const label = (server: ServerEntry) => server.alias ?? server.name;
+  const warnings: string[] = [];
+  const errors: string[] = [];
+
+  const tools = new Map<string, ToolRoute>();
+  const toolList: Tool[] = [];
+  const toolByOriginal = new Map<string, string>();
+  const prompts = new Map<string, PromptRoute>();
+  const promptList: Prompt[] = [];
+  const promptByOriginal = new Map<string, string>();
+
+  for (const server of servers) {
+    const catalog = catalogs.get(server.name);
+    if (catalog === undefined) continue;
+    const allowed = toolFilter(server.tools);
+
+    for (const tool of catalog.tools) {
+      const originalName: unknown = tool?.name;
+      if (typeof originalName !== "string") {
+        warnings.push(`server "${server.name}": a tool without a string name was left out`);
+        continue;
+      }
+      if (!allowed(originalName)) continue;
+      const exposed = exposedName(label(server), originalName, naming.separator, prefixed);
+      const problem = toolNameProblem(exposed);
+      if (problem !== undefined) {
+        warnings.push(
+          `server "${server.name}": tool "${originalName}" left out: its exposed name "${exposed}" breaks the MCP ` +
+            `tool-name rules (1-128 characters of A-Z a-z 0-9 _ - .): ${problem}`,
+        );
+        continue;
+      }
+      const existing = tools.get(exposed);
+      if (existing !== undefined) {
+        if (existing.server === server.name) {
+          warnings.push(`server "${server.name}": tool "${originalName}" is listed twice; the first is kept`);
+        } else {
+          errors.push(collision("tool", exposed, existing, { server: server.name, originalName }, prefixed));
+        }
+        continue;
+      }
+      const definition = Object.freeze({ ...tool, name: exposed });
+      tools.set(exposed, Object.freeze({ server: server.name, originalName, definition, hash: definitionHash(tool) }));
+      toolByOriginal.set(key(server.name, originalName), exposed);
+      toolList.push(definition);
+    }
+
+    for (const prompt of catalog.prompts) {
+      const originalName: unknown = prompt?.name;
+      if (typeof originalName !== "string" || originalName === "") {
+        warnings.push(`server "${server.name}": a prompt without a name was left out`);
+        continue;
+      }
+      const exposed = exposedName(label(server), originalName, naming.separator, prefixed);
+      const existing = prompts.get(exposed);
+      if (existing !== undefined) {
+        if (existing.server === server.name) {
+          warnings.push(`server "${server.name}": prompt "${originalName}" is listed twice; the first is kept`);
+        } else {
+          errors.push(collision("prompt", exposed, existing, { server: server.name, originalName }, prefixed));
+        }
+        continue;
+      }
+      const definition = Object.freeze({ ...prompt, name: exposed });
+      prompts.set(exposed, Object.freeze({ server: server.name, originalName, definition }));
+      promptByOriginal.set(key(server.name, originalName), exposed);
+      promptList.push(definition);
+    }
+  }
+
+  if (errors.length > 0) return { ok: false, errors };
+
+  const resources = buildResourceIndex(
+    servers.map((server) => ({ name: server.name, label: label(server) })),
+    catalogs,
+    warnings,
+  );
+
+  const table: RoutingTable = Object.freeze({
+    version,
+    tools: Object.freeze(toolList),
+    prompts: Object.freeze(promptList),
+    resources: resources.resources,
+    resourceTemplates: resources.resourceTemplates,
+    tool: (exposed: string) => tools.get(exposed),
+    prompt: (exposed: string) => prompts.get(exposed),
+    resource: resources.resource,
+    exposedUri: resources.exposedUri,
+    exposedToolName: (server: string, originalName: string) =>
+      toolByOriginal.get(key(server, originalName)) ?? promptByOriginal.get(key(server, originalName)),
+  });
+  return { ok: true, table, warnings };
+}
