@@ -26,8 +26,9 @@ export async function connectNotesServer(options: { notesDir?: string } = {}): P
 }
 
 /** The first text block of a tool result, or "" when there is none. */
-export function firstText(result: { content?: unknown }): string {
-  const content = (result.content ?? []) as Array<{ type: string; text?: string }>;
+export function firstText(result: object): string {
+  // callTool's declared result also admits the legacy { toolResult } shape, hence the loose parameter type.
+  const content = ((result as { content?: unknown }).content ?? []) as Array<{ type: string; text?: string }>;
   return content.find((block) => block.type === "text")?.text ?? "";
 }
 
