@@ -50,7 +50,8 @@ export function runPythonClient(
   env: Record<string, string> = {},
   options: PythonClientOptions = {},
 ): Promise<PythonClientReport> {
-  const timeoutMs = options.timeoutMs ?? 30_000;
+  // Below vitest's 30 s test timeout, so a hang surfaces as this error (with stderr) rather than a bare test timeout.
+  const timeoutMs = options.timeoutMs ?? 25_000;
   if (!existsSync(pythonBinary)) {
     return Promise.reject(
       new PythonClientError(`${pythonBinary} is missing; run \`npm run setup\` to create the venv`, null, ""),

@@ -11,7 +11,7 @@ Environment:
   GATEHOUSE_PY_MODE  how the client negotiates: "auto" (the SDK default: probe server/discover, fall back to
                      initialize), "legacy" (initialize handshake only), or a modern version such as "2026-07-28".
                      Defaults to "auto" because that is what real Python clients do out of the box.
-  GATEHOUSE_PY_TIMEOUT  per-request read timeout in seconds (default 20)
+  GATEHOUSE_PY_TIMEOUT  per-request timeout in seconds (default 15, below the runner's 25 s kill)
 
 Prints one JSON object on stdout:
   {"protocolVersion": ..., "serverName": ..., "tools": [names...], "call": <CallToolResult as JSON>}
@@ -64,7 +64,7 @@ def build_http_client(read_timeout: float) -> httpx2.AsyncClient:
 
 async def run(url: str, tool: str, args: dict[str, Any]) -> dict[str, Any]:
     mode = os.environ.get("GATEHOUSE_PY_MODE", "auto")
-    read_timeout = float(os.environ.get("GATEHOUSE_PY_TIMEOUT", "20"))
+    read_timeout = float(os.environ.get("GATEHOUSE_PY_TIMEOUT", "15"))
     async with build_http_client(read_timeout) as http_client:
         transport = streamable_http_client(url, http_client=http_client)
         # cache=None: every list must reach the server, or the probe would test the cache, not the peer.
