@@ -63,7 +63,9 @@ export class Gateway {
       onCatalogChanged: (server, kinds) => this.catalogChanged(server, kinds),
       onStateChanged: (server, state, detail) => log.info({ server, state, detail }, "backend state"),
     });
-    this.table = this.build(new Map()).table;
+    const empty = this.build(new Map());
+    if (!empty.ok) throw new GatewayConfigError(empty.errors);
+    this.table = empty.table;
   }
 
   /** Starts every backend and builds the first table. A name collision is a config error: it throws. */

@@ -1,9 +1,9 @@
-// Tests for gateway/cli/config-check.ts, kept beside the loader it wraps.
+// Tests for gateway/cli/config-check.ts.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CONFIG_CHECK_USAGE, configCheck } from "../cli/config-check.ts";
+import { CONFIG_CHECK_USAGE, configCheck } from "./config-check.ts";
 
 let dir = "";
 beforeAll(async () => {
