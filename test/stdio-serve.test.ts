@@ -50,6 +50,6 @@ describe("serve --stdio", () => {
 
   it("logs (at info here) go to stderr, so stdout carries only protocol", () => {
     // Had a log line reached stdout, the client would have choked on it in the tests above.
-    expect(stderr).toMatch(/"component":"gateway".*"state":"ready"/);
+    expect(stderr).toMatch(/"server":"flaky".*"msg":"backend ready"/);
   });
 });
