@@ -170,8 +170,20 @@ export class Peer {
         this.served(classified.message, relatedRequestId);
         return;
       case "invalid":
-        this.options.log.warn({ reason: classified.reason, id: classified.id }, "backend sent an invalid JSON-RPC message");
-        if (classified.id !== null) this.sendQuietly(failure(classified.id, { code: ErrorCode.InvalidRequest, message: classified.reason }));
+        this.invalid(value, classified.reason, classified.id);
+    }
+  }
+
+  /** A broken answer fails its call at once (rather than at its timeout); a broken request gets an error back. */
+  private invalid(value: unknown, reason: string, id: JsonRpcId | null): void {
+    this.options.log.warn({ reason, id }, "backend sent an invalid JSON-RPC message");
+    const call = typeof id === "number" ? this.pending.get(id) : undefined;
+    const isRequest = typeof value === "object" && value !== null && "method" in value;
+    if (call !== undefined && !isRequest) {
+      const message = `server "${this.options.server}" sent an invalid answer to ${call.method}: ${reason}`;
+      this.settle(call, new JsonRpcError(ErrorCode.InternalError, message));
+    } else if (id !== null && isRequest) {
+      this.sendQuietly(failure(id, { code: ErrorCode.InvalidRequest, message: reason }));
     }
   }
 

@@ -75,15 +75,20 @@ export class StreamableHttpTransport implements UpstreamTransport {
   async send(message: JsonRpcMessage): Promise<void> {
     if (this.closedInfo !== undefined || this.stopping) throw new TransportClosedError(this.closedInfo ?? { summary: "was stopped", cause: "stopped" });
     const requestId = "method" in message && "id" in message ? message.id : undefined;
-    const call = new AbortController();
+    // Requests get their own controller (abandon() and close() abort it); other messages only need the lifetime.
+    const call = requestId === undefined ? this.lifetime : new AbortController();
     if (requestId !== undefined) this.streams.set(requestId, call);
     const sentWithSession = this.sessionId;
     let streaming = false;
     try {
-      const response = await this.post(message, AbortSignal.any([this.lifetime.signal, call.signal]));
+      const response = await this.post(message, call.signal);
       if (response === undefined) return;
       if ("method" in message && message.method === Method.Initialize) this.sessionId = header(response, "mcp-session-id");
       streaming = await this.accept(response, requestId, sentWithSession, call);
+    } catch (error) {
+      // Nobody retries a notification or a response; the backend must still learn its session is gone.
+      if (error instanceof SessionExpiredError && requestId === undefined) this.onsessionexpired();
+      throw error;
     } finally {
       if (!streaming && requestId !== undefined) this.streams.delete(requestId);
     }
@@ -115,7 +120,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
   async close(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    this.lifetime.abort();
+    this.abortAll();
     if (this.sessionId !== undefined && this.closedInfo === undefined) {
       // Tell the server it can free the session; a server that does not allow DELETE answers 405, also fine.
       await request(this.config.url, {
@@ -186,7 +191,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
     for (let resume = 0; !outcome.answered && resume < MAX_RESUMES; resume++) {
       if (signal.aborted || this.lifetime.signal.aborted || outcome.lastEventId === undefined) break;
       await pause(outcome.retryMs ?? 100, signal);
-      const resumed = await this.get(AbortSignal.any([this.lifetime.signal, signal]), outcome.lastEventId);
+      const resumed = await this.get(signal, outcome.lastEventId);
       if (resumed === undefined || resumed.statusCode !== 200 || mediaType(resumed) !== "text/event-stream") {
         if (resumed !== undefined) discard(resumed);
         break;
@@ -277,10 +282,16 @@ export class StreamableHttpTransport implements UpstreamTransport {
     }
   }
 
+  private abortAll(): void {
+    this.lifetime.abort();
+    for (const controller of this.streams.values()) controller.abort();
+    this.streams.clear();
+  }
+
   private fail(closed: TransportClosed): TransportClosed {
     if (this.closedInfo !== undefined || this.stopping) return this.closedInfo ?? closed;
     this.closedInfo = closed;
-    this.lifetime.abort();
+    this.abortAll();
     this.log.warn({ cause: closed.cause }, "backend connection lost");
     this.onclose(closed);
     return closed;

@@ -54,6 +54,10 @@ export class LegacySseTransport implements UpstreamTransport {
         signal,
       });
     } catch (error) {
+      if (connecting.signal.aborted) {
+        const reason = `did not answer the SSE GET within ${this.connectTimeoutMs} ms`;
+        throw new TransportClosedError({ summary: reason, cause: reason });
+      }
       throw new TransportClosedError(networkClosed(error));
     } finally {
       clearTimeout(connectTimer);
