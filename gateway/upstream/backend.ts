@@ -162,15 +162,17 @@ export class SupervisedBackend implements Backend {
       );
       this.setState("ready", undefined);
       if (changed.length > 0) this.catalogChanged(changed);
-      for (const kind of [...this.dirty]) this.refresh(kind);
+      for (const kind of declaredKinds(this.capabilities)) if (this.dirty.has(kind)) this.refresh(kind);
     } catch (error) {
       if (this.peer === peer) {
         this.peer = undefined;
         this.transport = undefined;
       }
+      // When the connection itself went away, its cause ("exit code 1") says more than the failed call's message.
+      const closed = peer.closed;
       peer.failAll({ summary: "failed to initialize", cause: reasonOf(error) });
       await transport.close().catch(() => undefined);
-      throw error;
+      throw closed !== undefined ? new TransportClosedError(closed) : error;
     }
   }
 

@@ -91,6 +91,11 @@ export class Peer {
     return this.pending.size;
   }
 
+  /** Why the transport went away, if it did. */
+  get closed(): TransportClosed | undefined {
+    return this.closedInfo;
+  }
+
   request(method: string, params: JsonObject | undefined, options: PeerCallOptions): Promise<JsonObject> {
     const { server } = this.options;
     if (this.closedInfo !== undefined) return Promise.reject(this.closedError(method));
@@ -278,7 +283,8 @@ export class Peer {
 
   private timedOut(call: PendingCall, withinMs: number): void {
     if (this.pending.get(call.id) !== call) return;
-    this.sendCancel(call.id, `timed out after ${withinMs} ms`);
+    // MCP forbids cancelling initialize; the supervisor closes the connection instead.
+    if (call.method !== Method.Initialize) this.sendCancel(call.id, `timed out after ${withinMs} ms`);
     this.settle(call, new JsonRpcError(ErrorCode.BackendTimeout, `server "${this.options.server}" did not answer ${call.method} within ${withinMs} ms`));
   }
 
