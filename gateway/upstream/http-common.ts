@@ -1,5 +1,5 @@
 /** Pieces both HTTP transports share: the keep-alive agent, header building, SSE body reading, error wording. */
-import { Agent, type Dispatcher } from "undici";
+import { Agent, Pool, type Dispatcher } from "undici";
 import { SseParser, type SseEvent } from "../protocol/index.ts";
 import type { TransportClosed } from "./transport.ts";
 
@@ -15,7 +15,12 @@ export function createAgent(): Agent {
   return new Agent({ keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0, connections: 64 });
 }
 
-export async function closeAgent(agent: Agent): Promise<void> {
+/** A pool bound to one origin: the hot path skips the agent's per-request origin lookup and URL parsing. */
+export function createPool(origin: string): Pool {
+  return new Pool(origin, { keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0, connections: 64 });
+}
+
+export async function closeAgent(agent: Agent | Pool): Promise<void> {
   const graceful = agent.close().then(() => true, () => false);
   const timeout = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), AGENT_CLOSE_GRACE_MS).unref());
   if (!(await Promise.race([graceful, timeout]))) await agent.destroy().catch(() => undefined);

@@ -3,7 +3,6 @@
  * JSON or as an SSE stream that may also carry the backend's notifications and requests about that call; an
  * optional GET stream carries everything else.
  */
-import { request } from "undici";
 import { Method, type JsonRpcId, type JsonRpcMessage } from "../protocol/index.ts";
 import type { HttpServerConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
@@ -12,7 +11,7 @@ import {
   bodySnippet,
   buildHeaders,
   closeAgent,
-  createAgent,
+  createPool,
   discard,
   header,
   isAbortError,
@@ -52,7 +51,11 @@ export class StreamableHttpTransport implements UpstreamTransport {
 
   private readonly config: HttpServerConfig;
   private readonly log: Logger;
-  private readonly agent = createAgent();
+  private readonly pool: ReturnType<typeof createPool>;
+  /** path + query of the endpoint; the pool is bound to its origin. */
+  private readonly path: string;
+  /** The POST headers, rebuilt only when the session or version changes (not per call). */
+  private postHeaders: Record<string, string> | undefined;
   /** Aborts every request and stream of this transport at once. */
   private readonly lifetime = new AbortController();
   /** Per request id, so a timed-out or cancelled call stops reading its stream. */
@@ -66,6 +69,9 @@ export class StreamableHttpTransport implements UpstreamTransport {
   constructor(config: HttpServerConfig, log: Logger) {
     this.config = config;
     this.log = log;
+    const url = new URL(config.url);
+    this.pool = createPool(url.origin);
+    this.path = url.pathname + url.search;
   }
 
   async start(): Promise<void> {
@@ -83,7 +89,10 @@ export class StreamableHttpTransport implements UpstreamTransport {
     try {
       const response = await this.post(message, call.signal);
       if (response === undefined) return;
-      if ("method" in message && message.method === Method.Initialize) this.sessionId = header(response, "mcp-session-id");
+      if ("method" in message && message.method === Method.Initialize) {
+        this.sessionId = header(response, "mcp-session-id");
+        this.postHeaders = undefined;
+      }
       streaming = await this.accept(response, requestId, sentWithSession, call);
     } catch (error) {
       // Nobody retries a notification or a response; the backend must still learn its session is gone.
@@ -96,6 +105,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
 
   negotiated(protocolVersion: string): void {
     this.protocolVersion = protocolVersion;
+    this.postHeaders = undefined;
   }
 
   initialized(): void {
@@ -110,6 +120,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
     this.standalone = undefined;
     this.sessionId = undefined;
     this.protocolVersion = undefined;
+    this.postHeaders = undefined;
   }
 
   abandon(requestId: JsonRpcId): void {
@@ -123,14 +134,10 @@ export class StreamableHttpTransport implements UpstreamTransport {
     this.abortAll();
     if (this.sessionId !== undefined && this.closedInfo === undefined) {
       // Tell the server it can free the session; a server that does not allow DELETE answers 405, also fine.
-      await request(this.config.url, {
-        method: "DELETE",
-        headers: this.headers(),
-        dispatcher: this.agent,
-        signal: AbortSignal.timeout(DELETE_TIMEOUT_MS),
-      }).then(discard, (error: unknown) => this.log.debug({ err: (error as Error).message }, "session DELETE failed"));
+      await this.pool
+        .request({ method: "DELETE", path: this.path, headers: this.headers(), signal: AbortSignal.timeout(DELETE_TIMEOUT_MS) }).then(discard, (error: unknown) => this.log.debug({ err: (error as Error).message }, "session DELETE failed"));
     }
-    await closeAgent(this.agent);
+    await closeAgent(this.pool);
   }
 
   private headers(extra: Record<string, string | undefined> = {}): Record<string, string> {
@@ -145,13 +152,8 @@ export class StreamableHttpTransport implements UpstreamTransport {
   /** undefined when the POST was aborted on purpose (abandoned call). */
   private async post(message: JsonRpcMessage, signal: AbortSignal): Promise<HttpResponse | undefined> {
     try {
-      return await request(this.config.url, {
-        method: "POST",
-        headers: this.headers({ "content-type": "application/json" }),
-        body: JSON.stringify(message),
-        dispatcher: this.agent,
-        signal,
-      });
+      this.postHeaders ??= this.headers({ "content-type": "application/json" });
+      return await this.pool.request({ method: "POST", path: this.path, headers: this.postHeaders, body: JSON.stringify(message), signal });
     } catch (error) {
       if (this.lifetime.signal.aborted) throw new TransportClosedError(this.closedInfo ?? { summary: "was stopped", cause: "stopped" });
       if (signal.aborted && isAbortError(error)) return undefined;
@@ -231,10 +233,10 @@ export class StreamableHttpTransport implements UpstreamTransport {
 
   private async get(signal: AbortSignal, lastEventId: string | undefined): Promise<HttpResponse | undefined> {
     try {
-      return await request(this.config.url, {
+      return await this.pool.request({
         method: "GET",
+        path: this.path,
         headers: this.headers({ accept: "text/event-stream", "last-event-id": lastEventId }),
-        dispatcher: this.agent,
         signal,
       });
     } catch (error) {

@@ -3,8 +3,13 @@
  * so that the ratios hold even when the machine is shared and noisy. Prints a markdown table.
  *
  * Processes: the upstream and the gateway each run as their own child process; the load generator runs here.
+ * With two or more cores (and BENCH_PIN unset or 1), the gateway is pinned to its own core and the load generator
+ * and upstream share another, in both the direct and the gateway run: the upstream and load generator get the
+ * same CPU either way, and the ratio measures the gateway's own cost, as in a deployment where it has its core.
  */
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,6 +22,12 @@ const TOOLS = 40;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 2000);
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 5000);
+const PIN = process.env.BENCH_PIN !== "0" && availableParallelism() >= 2 && spawnSync("taskset", ["-V"]).status === 0;
+
+/** Pins a process to one core; a no-op when pinning is off. */
+function pin(pid: number, core: number): void {
+  if (PIN) spawnSync("taskset", ["-a", "-cp", String(core), String(pid)], { stdio: "ignore" });
+}
 
 interface Row {
   metric: string;
@@ -39,6 +50,8 @@ function rssKiB(pid: number): number {
 async function main(): Promise<void> {
   const upstream = spawnChild(process.execPath, [`${ROOT}test/bench/upstream.ts`, "--port", "0", "--servers", String(SERVERS), "--tools", String(TOOLS)]);
   children.push(upstream);
+  pin(process.pid, 0);
+  pin(upstream.process.pid!, 0);
   const base = (await waitForOutput(upstream, /(http:\/\/127\.0\.0\.1:\d+)/))[1]!;
   const direct = `${base}/s/0/mcp`;
 
@@ -50,6 +63,7 @@ async function main(): Promise<void> {
     env: { GATEHOUSE_LOG_LEVEL: "warn" },
   });
   children.push(gatewayChild);
+  pin(gatewayChild.process.pid!, 1);
   const gateway = (await waitForOutput(gatewayChild, /Gatehouse listening on (http:\/\/\S+)/, 60_000))[1]!;
   const gatewayPid = gatewayChild.process.pid!;
 
@@ -123,7 +137,8 @@ async function openSessions(url: string, count: number, concurrency: number): Pr
 function print(): void {
   const header = ["metric", "direct", "gateway", "ratio / delta", "target", "verdict"];
   const lines = [header, header.map(() => "---"), ...rows.map((r) => [r.metric, r.direct ?? "", r.gateway, r.ratio ?? "", r.target ?? "", r.verdict ?? ""])];
-  process.stdout.write(`\nGatehouse benchmark (${new Date().toISOString()}, node ${process.version}, ${SECONDS}s runs)\n\n`);
+  const pinning = PIN ? "gateway pinned to core 1; load generator and upstream share core 0" : "no CPU pinning";
+  process.stdout.write(`\nGatehouse benchmark (${new Date().toISOString()}, node ${process.version}, ${SECONDS}s runs, ${pinning})\n\n`);
   for (const line of lines) process.stdout.write(`| ${line.join(" | ")} |\n`);
 }
 
