@@ -99,10 +99,14 @@ describe("serve", () => {
     const client = new Client({ name: "reload", version: "1" });
     await client.connect(new StreamableHTTPClientTransport(new URL(url)));
     const names = async () => (await client.listTools()).tools.map((t) => t.name);
+    const alphaPid = async () => JSON.parse(((await client.callTool({ name: "alpha__process-info", arguments: {} })).content as Array<{ text: string }>)[0]!.text).pid;
     expect(await names()).toContain("alpha__echo");
+    const pidBefore = await alphaPid();
 
     writeFileSync(file, `naming: { prefix: always }\nservers:\n${flakyServer("alpha")}${flakyServer("beta")}`);
     await waitFor(async () => ((await names()).includes("beta__echo") ? true : undefined), 15_000, "beta to appear");
+    // Only what changed restarts: alpha's process is the same one.
+    expect(await alphaPid()).toBe(pidBefore);
 
     writeFileSync(file, `naming: { prefix: never }\nservers:\n${flakyServer("alpha")}${flakyServer("beta")}`);
     await waitFor(() => (/reload rejected/.test(child.output()) ? true : undefined), 15_000, "the reload to be rejected");

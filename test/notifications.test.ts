@@ -118,6 +118,32 @@ describe("server-to-client requests", () => {
   });
 });
 
+describe("attribution over a shared stdio backend", () => {
+  it("refuses a sampling request it cannot attribute, rather than ask the wrong agent", async () => {
+    const asked: string[] = [];
+    const make = async (name: string) => {
+      const c = await client(name, { sampling: {} });
+      c.setRequestHandler(CreateMessageRequestSchema, async () => {
+        asked.push(name);
+        return { model: "m", role: "assistant", content: { type: "text", text: `from ${name}` } };
+      });
+      return c;
+    };
+    const [bystander, caller] = [await make("bystander"), await make("caller")];
+    const controller = new AbortController();
+    const hanging = bystander.callTool({ name: "flaky__hang", arguments: {} }, undefined, { signal: controller.signal }).catch(() => "cancelled");
+    await waitFor(() => (gw.gateway.dispatcher.inflight.size > 0 ? true : undefined), 5000, "the bystander's call to be in flight");
+    const result = await caller.callTool({ name: "flaky__sample", arguments: { prompt: "who am I?" } }).then(
+      (r) => JSON.stringify(r),
+      (e: Error) => e.message,
+    );
+    expect(result).toMatch(/cannot tell which client/);
+    expect(asked).toEqual([]);
+    controller.abort();
+    expect(await hanging).toBe("cancelled");
+  });
+});
+
 describe("list_changed", () => {
   it("a backend's tools/list_changed rebuilds the table and reaches clients", async () => {
     const c = await client("watcher");
