@@ -114,3 +114,24 @@ describe("serve", () => {
     await client.close();
   });
 });
+
+describe("the embedded default", () => {
+  it("serve without --config starts the bundled servers and answers through them", async () => {
+    const { url, child } = await startGatehouseProcess([]);
+    children.push(child);
+    const client = new Client({ name: "defaults", version: "1" });
+    await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+    const names = new Set<string>();
+    let cursor: string | undefined;
+    for (let page = 0; page < 20; page++) {
+      const result = await client.listTools(cursor === undefined ? {} : { cursor });
+      for (const tool of result.tools) names.add(tool.name);
+      cursor = result.nextCursor;
+      if (cursor === undefined) break;
+    }
+    for (const name of ["everything__echo", "memory__read_graph", "notes__write_note"]) expect(names).toContain(name);
+    const echo = await client.callTool({ name: "everything__echo", arguments: { message: "default config" } });
+    expect(JSON.stringify(echo.content)).toContain("default config");
+    await client.close();
+  }, 60_000);
+});

@@ -81,7 +81,8 @@ export async function serve(argv: string[]): Promise<number> {
   process.on("SIGHUP", () => void reload());
 
   if (args.stdio) {
-    await serveStdio(gateway, process.stdin, process.stdout);
+    // Ends on stdin EOF (the client went away) or on a signal; either way backends are stopped, not orphaned.
+    await Promise.race([serveStdio(gateway, process.stdin, process.stdout), signalled()]);
     watcher?.close();
     await gateway.shutdown();
     return 0;
@@ -93,20 +94,20 @@ export async function serve(argv: string[]): Promise<number> {
   const host = config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host;
   process.stdout.write(`Gatehouse listening on http://${host}:${boundPort}/mcp\n`);
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      log.info({ signal }, "draining");
-      resolve();
-    };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
-  });
+  log.info({ signal: await signalled() }, "draining");
   watcher?.close();
   const { drained } = await gateway.shutdown();
   server.close();
   server.closeAllConnections();
   log.info({ drained }, "stopped");
   return 0;
+}
+
+function signalled(): Promise<string> {
+  return new Promise((resolve) => {
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    process.once("SIGINT", () => resolve("SIGINT"));
+  });
 }
 
 function load(file: string | undefined) {

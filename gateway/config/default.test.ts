@@ -13,7 +13,7 @@ describe("the embedded default config", () => {
     expect(config.listen).toEqual({ host: "127.0.0.1", port: 8080 });
     expect(config.naming).toEqual({ separator: "__", prefix: "when-needed" });
     expect(config.dataDir).toBe(path.resolve(config.configDir, "../../.gatehouse"));
-    expect(config.servers.map((server) => server.name)).toEqual(["everything", "memory"]);
+    expect(config.servers.map((server) => server.name)).toEqual(["everything", "memory", "notes"]);
   });
 
   it.each([

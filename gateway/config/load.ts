@@ -171,7 +171,8 @@ export function parseConfigText(text: string, options: ParseOptions): ConfigResu
   // An empty (or comment-only) file is a config with every default.
   if (raw === null || raw === undefined) raw = {};
 
-  const interpolated = interpolateTree(raw, env);
+  // GATEHOUSE_CONFIG_DIR lets a config name paths beside itself where a program wants an absolute path.
+  const interpolated = interpolateTree(raw, { ...env, GATEHOUSE_CONFIG_DIR: configDir });
   const problems: Array<{ at: readonly PropertyKey[]; reason: string }> = interpolated.issues.map((issue) => ({
     at: issue.path,
     reason: issue.message,
