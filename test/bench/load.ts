@@ -53,6 +53,38 @@ export async function sampleLatency(url: string, headers: Record<string, string>
   return { p50us: percentile(samples, 0.5), p99us: percentile(samples, 0.99), count: samples.length };
 }
 
+/**
+ * Round-robin over several targets, one request each per round, so that every target sees the same moments of
+ * machine noise: on a shared machine this is what makes their latencies comparable.
+ */
+export async function sampleLatencyInterleaved(
+  targets: Array<{ url: string; headers: Record<string, string>; body: (i: number) => string }>,
+  count: number,
+  warmup = 200,
+): Promise<LatencyStats[]> {
+  const pools = targets.map((t) => new Pool(new URL(t.url).origin, { connections: 1, pipelining: 1 }));
+  const samples: number[][] = targets.map(() => []);
+  try {
+    for (let i = 0; i < warmup + count; i++) {
+      for (let k = 0; k < targets.length; k++) {
+        const target = targets[k]!;
+        const started = process.hrtime.bigint();
+        const response = await pools[k]!.request({ method: "POST", path: new URL(target.url).pathname, headers: target.headers, body: target.body(i) });
+        const text = await response.body.text();
+        const elapsed = Number(process.hrtime.bigint() - started) / 1000;
+        if (response.statusCode !== 200 || !text.includes('"result"')) throw new Error(`bad answer from ${target.url}: ${response.statusCode} ${text.slice(0, 200)}`);
+        if (i >= warmup) samples[k]!.push(elapsed);
+      }
+    }
+  } finally {
+    await Promise.all(pools.map((p) => p.close()));
+  }
+  return samples.map((list) => {
+    list.sort((a, b) => a - b);
+    return { p50us: percentile(list, 0.5), p99us: percentile(list, 0.99), count: list.length };
+  });
+}
+
 export interface ThroughputStats {
   rps: number;
   p50ms: number;
