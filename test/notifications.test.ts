@@ -10,10 +10,10 @@ import {
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { EVERYTHING, FLAKY, connectClient, startGateway, waitFor, type RunningGateway } from "./helpers/gateway.ts";
-import { startEverythingHttp, type Child } from "./helpers/processes.ts";
+import { startEverything, type RunningEverything } from "./helpers/processes.ts";
 
 let gw: RunningGateway;
-let everythingHttp: { url: string; child: Child };
+let everythingHttp: RunningEverything;
 const clients: Client[] = [];
 
 async function client(name: string, capabilities: Record<string, unknown> = {}): Promise<Client> {
@@ -23,7 +23,7 @@ async function client(name: string, capabilities: Record<string, unknown> = {}):
 }
 
 beforeAll(async () => {
-  everythingHttp = await startEverythingHttp("streamableHttp");
+  everythingHttp = await startEverything("streamableHttp");
   gw = await startGateway(`
 servers:
   - name: everything
@@ -43,7 +43,7 @@ servers:
 afterAll(async () => {
   for (const c of clients) await c.close().catch(() => {});
   await gw?.close();
-  await everythingHttp?.child.stop();
+  await everythingHttp?.close();
 });
 
 describe("progress", () => {

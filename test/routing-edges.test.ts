@@ -14,10 +14,10 @@ import {
   ResourceUpdatedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { FLAKY, NOTES, connectClient, startGateway, waitFor, type RunningGateway } from "./helpers/gateway.ts";
-import { startEverythingHttp, type Child } from "./helpers/processes.ts";
+import { startEverything, type RunningEverything } from "./helpers/processes.ts";
 
 let gw: RunningGateway;
-let sse: { url: string; child: Child };
+let sse: RunningEverything;
 const clients: Client[] = [];
 const open = async (name: string, capabilities: Record<string, unknown> = {}) => {
   const c = await connectClient(gw.url, name, { capabilities });
@@ -27,7 +27,7 @@ const open = async (name: string, capabilities: Record<string, unknown> = {}) =>
 const text = (result: unknown) => JSON.stringify((result as { content?: unknown }).content);
 
 beforeAll(async () => {
-  sse = await startEverythingHttp("sse");
+  sse = await startEverything("sse");
   const dirA = mkdtempSync(join(tmpdir(), "gatehouse-notes-a-"));
   const dirB = mkdtempSync(join(tmpdir(), "gatehouse-notes-b-"));
   gw = await startGateway(`
@@ -42,7 +42,7 @@ servers:
 afterAll(async () => {
   for (const c of clients) await c.close().catch(() => {});
   await gw?.close();
-  await sse?.child.stop();
+  await sse?.close();
 });
 
 describe("resources from servers that share a scheme", () => {

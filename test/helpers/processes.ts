@@ -1,19 +1,8 @@
 /** Real child processes for tests: backends in HTTP modes and the gatehouse CLI itself. Every wait is bounded. */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
-import { EVERYTHING, ROOT } from "./gateway.ts";
+import { ROOT } from "./gateway.ts";
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort, startEverything, type RunningEverything } from "../fixtures/everything.ts";
 
 export interface Child {
   process: ChildProcess;
@@ -52,14 +41,6 @@ export async function waitForOutput(child: Child, pattern: RegExp, timeoutMs = 2
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}; output so far:\n${child.output()}`);
     await new Promise((r) => setTimeout(r, 25));
   }
-}
-
-/** server-everything in one of its HTTP modes on a free loopback port. */
-export async function startEverythingHttp(mode: "streamableHttp" | "sse"): Promise<{ url: string; child: Child }> {
-  const port = await freePort();
-  const child = spawnChild(process.execPath, [EVERYTHING, mode], { env: { PORT: String(port) } });
-  await waitForOutput(child, /listening on port|running on port/i);
-  return { url: `http://127.0.0.1:${port}/${mode === "sse" ? "sse" : "mcp"}`, child };
 }
 
 /** `gatehouse serve` as a real process; resolves once it prints its URL. */

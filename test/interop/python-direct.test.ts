@@ -1,7 +1,7 @@
 // Validates the Python interop client against the reference server directly, before it is used through the gateway.
 import { createServer, request, type IncomingHttpHeaders, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { findFreePort, startEverythingServer, type EverythingServer } from "./everything-server.ts";
+import { freePort as findFreePort, startEverything, type RunningEverything as EverythingServer } from "../fixtures/everything.ts";
 import { PythonClientError, runPythonClient } from "./python.ts";
 
 /** A pass-through HTTP proxy that remembers the headers of every request, to prove what the client sent. */
@@ -32,7 +32,7 @@ describe("python mcp client against server-everything (Streamable HTTP)", () => 
   let everything: EverythingServer;
 
   beforeAll(async () => {
-    everything = await startEverythingServer();
+    everything = await startEverything("streamableHttp");
   });
   afterAll(async () => {
     await everything?.close();
