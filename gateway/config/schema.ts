@@ -18,12 +18,101 @@ const toolFilter = z.strictObject({
 
 const stringMap = z.record(z.string(), z.string());
 
+const algorithms = z.array(z.enum(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"], {
+  error: "must be a JWS algorithm such as RS256 or ES256 (never none)",
+})).min(1);
+
+const jwksSource = {
+  jwksUri: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+  discovery: z.boolean().optional(),
+  jwksFile: z.string().optional(),
+};
+
+const issuerName = z.string().regex(/^[a-z0-9-]+$/, "must match [a-z0-9-]+");
+
+const oidcLikeIssuer = (kind: "oidc" | "kubernetes", agentId: string) =>
+  z.strictObject({
+    name: issuerName,
+    kind: z.literal(kind),
+    issuer: z.string().min(1),
+    ...jwksSource,
+    algorithms: algorithms.default(["RS256", "ES256"]),
+    agentId: z.string().min(1).default(agentId),
+  });
+
+const issuerSchema = z.discriminatedUnion(
+  "kind",
+  [
+    oidcLikeIssuer("oidc", "{sub}"),
+    oidcLikeIssuer("kubernetes", "{kubernetes.namespace}/{kubernetes.serviceAccount}"),
+    z.strictObject({
+      name: issuerName,
+      kind: z.literal("spiffe"),
+      trustDomain: z.string().regex(/^[a-z0-9._-]+$/, "must be a SPIFFE trust domain (lowercase letters, digits, . _ -)"),
+      bundleUri: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+      bundleFile: z.string().optional(),
+      algorithms: algorithms.default(["RS256", "ES256"]),
+      agentId: z.string().min(1).default("{sub}"),
+    }),
+    z.strictObject({
+      name: issuerName,
+      kind: z.literal("static"),
+      issuer: z.string().min(1),
+      jwksFile: z.string().optional(),
+      secret: z.string().min(32, "an HMAC secret must be at least 32 characters").optional(),
+      algorithms: algorithms.default(["ES256"]),
+      agentId: z.string().min(1).default("{sub}"),
+    }),
+  ],
+  { error: (issue) => (issue.code === "invalid_union" ? "kind must be one of: oidc, kubernetes, spiffe, static" : undefined) },
+);
+
+const identitySchema = z
+  .strictObject({
+    /** The gateway's resource id: tokens must name it in aud. */
+    audience: z.string().min(1),
+    requiredScopes: z.array(z.string().min(1)).default([]),
+    clockSkewSeconds: z.number().int().min(0).max(600).default(60),
+    issuers: z.array(issuerSchema).min(1, "at least one issuer is needed"),
+  })
+  .superRefine((identity, ctx) => {
+    identity.issuers.forEach((issuer, index) => {
+      const at = (key: string) => ["issuers", index, key];
+      const usesHmac = issuer.algorithms.some((a) => a.startsWith("HS"));
+      if (usesHmac && !(issuer.kind === "static" && issuer.secret !== undefined)) {
+        ctx.addIssue({ code: "custom", path: at("algorithms"), message: "HS* algorithms need a static issuer with a secret" });
+      }
+      if (issuer.kind === "spiffe") {
+        if (issuer.algorithms.some((a) => !/^(RS|ES|PS)/.test(a))) {
+          ctx.addIssue({ code: "custom", path: at("algorithms"), message: "SPIFFE JWT-SVIDs allow only RS*, ES* and PS* algorithms" });
+        }
+        if ((issuer.bundleUri === undefined) === (issuer.bundleFile === undefined)) {
+          ctx.addIssue({ code: "custom", path: at("bundleUri"), message: "set exactly one of bundleUri and bundleFile" });
+        }
+      } else if (issuer.kind === "static") {
+        if ((issuer.jwksFile === undefined) === (issuer.secret === undefined)) {
+          ctx.addIssue({ code: "custom", path: at("jwksFile"), message: "set exactly one of jwksFile and secret" });
+        }
+      } else {
+        const sources = [issuer.jwksUri, issuer.discovery ? true : undefined, issuer.jwksFile].filter((v) => v !== undefined);
+        if (sources.length !== 1) {
+          ctx.addIssue({ code: "custom", path: at("jwksUri"), message: "set exactly one of jwksUri, discovery: true and jwksFile" });
+        }
+      }
+    });
+  });
+
 /** Settings every transport shares. */
 const serverCommon = {
   name: serverName,
   alias: serverName.optional(),
   tools: toolFilter.optional(),
   timeoutMs: z.number().int().positive().max(3_600_000).default(30_000),
+  /**
+   * What the backend learns of the caller. `none`: nothing. `assertion`: a short-lived JWT signed by the gateway
+   * (sub = agentId, act = the gateway, aud = this server); never the client's own token.
+   */
+  identity: z.enum(["none", "assertion"]).default("none"),
   /** /readyz waits for required servers; an optional one that is down only fails its own calls. */
   required: z.boolean().default(true),
 };
@@ -85,6 +174,8 @@ export const configSchema = z
       }),
     /** Where the gateway keeps its own files (keys, audit segments). Relative to the config file's folder. */
     dataDir: z.string().default(".gatehouse"),
+    /** Who the agent is, verified on every request. Absent: `serve` refuses to start unless --insecure-no-auth. */
+    identity: identitySchema.optional(),
     servers: z.array(serverSchema).default([]),
   })
   .superRefine((config, ctx) => {
@@ -111,3 +202,5 @@ export type ServerConfig = z.infer<typeof serverSchema>;
 export type StdioServerConfig = z.infer<typeof stdioServer>;
 export type HttpServerConfig = z.infer<typeof httpServer>;
 export type NamingConfig = GatewayConfig["naming"];
+export type IdentitySettings = z.infer<typeof identitySchema>;
+export type IssuerSettings = z.infer<typeof issuerSchema>;

@@ -41,6 +41,9 @@ export interface BackendOptions {
   backoff?: Partial<BackoffOptions>;
 }
 
+/** Where stdio backends find the gateway's identity assertion for a call. */
+export const IDENTITY_META_KEY = "io.gatehouse/identity";
+
 export class SupervisedBackend implements Backend {
   readonly name: string;
   state: BackendState = "stopped";
@@ -115,7 +118,17 @@ export class SupervisedBackend implements Backend {
   private send(method: string, params: JsonObject | undefined, options: CallOptions): Promise<JsonObject> {
     const peer = this.peer;
     if (this.state !== "ready" || peer === undefined) return Promise.reject(this.unavailable());
-    return peer.request(method, params, { owner: options.owner, signal: options.signal, timeoutMs: options.timeoutMs ?? this.config.timeoutMs });
+    let callParams = params;
+    let headers: Record<string, string> | undefined;
+    if (options.assertion !== undefined) {
+      if (this.config.transport === "stdio") {
+        const meta = params?._meta !== null && typeof params?._meta === "object" ? (params._meta as JsonObject) : {};
+        callParams = { ...params, _meta: { ...meta, [IDENTITY_META_KEY]: options.assertion } };
+      } else {
+        headers = { authorization: `Bearer ${options.assertion}` };
+      }
+    }
+    return peer.request(method, callParams, { owner: options.owner, signal: options.signal, timeoutMs: options.timeoutMs ?? this.config.timeoutMs, headers });
   }
 
   private async firstStart(): Promise<void> {

@@ -49,6 +49,7 @@ export interface PeerCallOptions {
   owner?: CallOwner | undefined;
   signal?: AbortSignal | undefined;
   timeoutMs: number;
+  headers?: Record<string, string> | undefined;
 }
 
 type ProgressToken = string | number;
@@ -124,7 +125,7 @@ export class Peer {
       this.pending.set(id, call);
       if (token !== undefined) this.indexToken(token, call);
       options.signal?.addEventListener("abort", onAbort, { once: true });
-      this.transport.send(message).catch((error: unknown) => {
+      this.transport.send(message, options.headers).catch((error: unknown) => {
         if (!this.pending.has(id)) return;
         this.settle(call, error instanceof TransportClosedError ? this.closedError(method, error.closed) : (error as Error));
       });

@@ -23,7 +23,7 @@ describe.each(cases)("server-everything over $transport", ({ transport, exactOwn
   let backend: Backend;
 
   beforeAll(async () => {
-    const common = { name: "everything", timeoutMs: 10_000, required: true };
+    const common = { name: "everything", timeoutMs: 10_000, required: true, identity: "none" as const };
     let config: ServerConfig;
     if (transport === "stdio") {
       config = { ...common, transport, command: "node", args: everythingStdioArgs, env: {} };

@@ -78,7 +78,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
     // Nothing to open: the initialize POST is the first contact.
   }
 
-  async send(message: JsonRpcMessage): Promise<void> {
+  async send(message: JsonRpcMessage, headers?: Record<string, string>): Promise<void> {
     if (this.closedInfo !== undefined || this.stopping) throw new TransportClosedError(this.closedInfo ?? { summary: "was stopped", cause: "stopped" });
     const requestId = "method" in message && "id" in message ? message.id : undefined;
     // Requests get their own controller (abandon() and close() abort it); other messages only need the lifetime.
@@ -87,7 +87,7 @@ export class StreamableHttpTransport implements UpstreamTransport {
     const sentWithSession = this.sessionId;
     let streaming = false;
     try {
-      const response = await this.post(message, call.signal);
+      const response = await this.post(message, call.signal, headers);
       if (response === undefined) return;
       if ("method" in message && message.method === Method.Initialize) {
         this.sessionId = header(response, "mcp-session-id");
@@ -150,10 +150,11 @@ export class StreamableHttpTransport implements UpstreamTransport {
   }
 
   /** undefined when the POST was aborted on purpose (abandoned call). */
-  private async post(message: JsonRpcMessage, signal: AbortSignal): Promise<HttpResponse | undefined> {
+  private async post(message: JsonRpcMessage, signal: AbortSignal, extraHeaders?: Record<string, string>): Promise<HttpResponse | undefined> {
     try {
       this.postHeaders ??= this.headers({ "content-type": "application/json" });
-      return await this.pool.request({ method: "POST", path: this.path, headers: this.postHeaders, body: JSON.stringify(message), signal });
+      const headers = extraHeaders === undefined ? this.postHeaders : { ...this.postHeaders, ...extraHeaders };
+      return await this.pool.request({ method: "POST", path: this.path, headers, body: JSON.stringify(message), signal });
     } catch (error) {
       if (this.lifetime.signal.aborted) throw new TransportClosedError(this.closedInfo ?? { summary: "was stopped", cause: "stopped" });
       if (signal.aborted && isAbortError(error)) return undefined;

@@ -99,7 +99,7 @@ export class LegacySseTransport implements UpstreamTransport {
     });
   }
 
-  async send(message: JsonRpcMessage): Promise<void> {
+  async send(message: JsonRpcMessage, headers?: Record<string, string>): Promise<void> {
     const endpoint = this.endpoint;
     if (this.closedInfo !== undefined || this.stopping || endpoint === undefined) {
       throw new TransportClosedError(this.closedInfo ?? { summary: "is not connected", cause: "not connected" });
@@ -108,7 +108,7 @@ export class LegacySseTransport implements UpstreamTransport {
     try {
       response = await request(endpoint, {
         method: "POST",
-        headers: buildHeaders(this.config.headers, { "content-type": "application/json" }),
+        headers: buildHeaders(this.config.headers, { "content-type": "application/json", ...headers }),
         body: JSON.stringify(message),
         dispatcher: this.agent,
         signal: this.lifetime.signal,

@@ -13,7 +13,7 @@ const started: Backend[] = [];
 
 function flaky(hooks: RecordingHooks, config: Partial<StdioServerConfig> = {}, options: Partial<BackendOptions> = {}): Backend {
   const backend = createBackend(
-    { name: "flaky", transport: "stdio", command: "node", args: [fixture], env: {}, timeoutMs: 5_000, required: true, ...config },
+    { name: "flaky", transport: "stdio", command: "node", args: [fixture], env: {}, timeoutMs: 5_000, required: true, identity: "none", ...config },
     hooks,
     { configDir: repoRoot, backoff: { baseMs: 10, capMs: 100 }, ...options },
   );
@@ -43,7 +43,7 @@ describe("stdio backend, shared fixture", () => {
 
   beforeAll(async () => {
     backend = createBackend(
-      { name: "flaky", transport: "stdio", command: "node", args: [fixture, "--resources", "--name", "shared"], env: {}, timeoutMs: 5_000, required: true },
+      { name: "flaky", transport: "stdio", command: "node", args: [fixture, "--resources", "--name", "shared"], env: {}, timeoutMs: 5_000, required: true, identity: "none" },
       hooks,
       { configDir: repoRoot },
     );

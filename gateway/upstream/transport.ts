@@ -16,8 +16,9 @@ export interface UpstreamTransport {
   /**
    * Delivers one message. Resolves once the transport has taken it (HTTP: the POST was accepted; its SSE body may
    * still be streaming). Rejects with TransportClosedError, SessionExpiredError or HttpStatusError.
+   * `headers` are per-message HTTP headers (a gateway identity assertion); stdio has none and ignores them.
    */
-  send(message: JsonRpcMessage): Promise<void>;
+  send(message: JsonRpcMessage, headers?: Record<string, string>): Promise<void>;
   /** Closes for good; resolves when the child has exited or the HTTP session is deleted. onclose is not called. */
   close(): Promise<void>;
 

@@ -37,6 +37,11 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Overrides the server's configured timeoutMs. */
   timeoutMs?: number;
+  /**
+   * A gateway-signed identity assertion for this call (servers with `identity: assertion`). HTTP and SSE backends
+   * get it as their bearer token; stdio backends in params._meta["io.gatehouse/identity"].
+   */
+  assertion?: string;
 }
 
 export interface BackendHooks {
