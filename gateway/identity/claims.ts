@@ -85,8 +85,15 @@ export interface DerivedValues {
   "spiffe.path"?: string;
 }
 
-/** Placeholders under these prefixes name derived values only; a claim with the same shape cannot stand in. */
-const RESERVED_PREFIXES = ["kubernetes.", "spiffe."];
+/**
+ * Placeholders under `kubernetes.` and `spiffe.` name derived values only, so a claim shaped like them cannot stand
+ * in for a verified value. `kubernetes.io.*` stays a claim path: it is the service-account token's own claim.
+ */
+export function derivedFamily(placeholder: string): "kubernetes" | "spiffe" | undefined {
+  if (placeholder.startsWith("spiffe.")) return "spiffe";
+  if (placeholder.startsWith("kubernetes.") && !placeholder.startsWith("kubernetes.io.")) return "kubernetes";
+  return undefined;
+}
 const DERIVED_NAMES: ReadonlySet<string> = new Set([
   "kubernetes.namespace",
   "kubernetes.serviceAccount",
@@ -118,7 +125,7 @@ export function compileAgentIdTemplate(source: string): AgentIdTemplate {
     if (name === "" || name.split(".").some((segment) => segment === "")) {
       throw new Error(`empty placeholder or path segment in agentId template "${source}"`);
     }
-    if (RESERVED_PREFIXES.some((prefix) => name.startsWith(prefix)) && !DERIVED_NAMES.has(name)) {
+    if (derivedFamily(name) !== undefined && !DERIVED_NAMES.has(name)) {
       throw new Error(`unknown derived value {${name}} in agentId template; known: ${[...DERIVED_NAMES].join(", ")}`);
     }
     parts.push({ placeholder: name });

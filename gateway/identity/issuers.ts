@@ -4,7 +4,7 @@
  * setting must fail loudly, not verify with a looser rule.
  */
 import type { CryptoKey, FlattenedJWSInput, JWSHeaderParameters } from "jose";
-import { compileAgentIdTemplate, type AgentIdTemplate } from "./claims.ts";
+import { compileAgentIdTemplate, derivedFamily, type AgentIdTemplate } from "./claims.ts";
 import { discoveryJwksLoader, fileJwksLoader, httpJwksLoader, KeySet, spiffeBundleLoader, type KeySetLoader, type KeySetTiming } from "./key-sets.ts";
 import type { IdentityConfig, IssuerConfig } from "./types.ts";
 
@@ -61,11 +61,9 @@ export function validateIdentityConfig(config: IdentityConfig): IdentityConfigPr
       const template = compileAgentIdTemplate(issuer.agentId);
       for (const part of template.parts) {
         if (!("placeholder" in part)) continue;
-        if (part.placeholder.startsWith("kubernetes.") && issuer.kind !== "kubernetes") {
-          problem(at("agentId"), `{${part.placeholder}} exists only for kubernetes issuers`);
-        }
-        if (part.placeholder.startsWith("spiffe.") && issuer.kind !== "spiffe") {
-          problem(at("agentId"), `{${part.placeholder}} exists only for spiffe issuers`);
+        const family = derivedFamily(part.placeholder);
+        if (family !== undefined && family !== issuer.kind) {
+          problem(at("agentId"), `{${part.placeholder}} exists only for ${family} issuers`);
         }
       }
     } catch (error) {
