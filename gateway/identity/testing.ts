@@ -89,3 +89,12 @@ export function manualClock(): { now: () => number; advance: (ms: number) => voi
   let current = Date.now();
   return { now: () => current, advance: (ms) => void (current += ms) };
 }
+
+/** Polls until `condition` holds; throws after `timeoutMs` so no test waits unbounded. */
+export async function waitFor(condition: () => boolean, timeoutMs = 2_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
