@@ -22,7 +22,8 @@ import {
   type IssuerLoadResult,
 } from "./types.ts";
 
-const log = logger("identity");
+/** Looked up per use, not at import: `serve --stdio` points the root logger at stderr after modules load. */
+const log = () => logger("identity");
 
 const DEFAULTS = {
   fetchTimeoutMs: 5_000,
@@ -207,7 +208,7 @@ export function createAuthenticator(config: IdentityConfig, options: Authenticat
       if (error instanceof AuthError) throw error;
       const refusal = error instanceof Refusal ? error : classify(error);
       stats.failures[refusal.reason]++;
-      log.debug({ reason: refusal.reason, description: refusal.message }, "token refused");
+      log().debug({ reason: refusal.reason, description: refusal.message }, "token refused");
       const code = refusal.reason === "missing_token" ? "invalid_request" : "invalid_token";
       throw new AuthError(401, code, refusal.message);
     }
@@ -251,7 +252,7 @@ function classify(error: unknown): Refusal {
   if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid || error instanceof errors.JOSENotSupported) {
     return new Refusal("malformed", "the token is not a well-formed JWT");
   }
-  log.error({ err: error }, "unexpected error while verifying a token");
+  log().error({ err: error }, "unexpected error while verifying a token");
   return new Refusal("internal", "token verification failed");
 }
 

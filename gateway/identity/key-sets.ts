@@ -10,7 +10,8 @@ import { readFile } from "node:fs/promises";
 import { createLocalJWKSet, errors, type CryptoKey, type FlattenedJWSInput, type JSONWebKeySet, type JWK, type JWSHeaderParameters, type LocalJWKSet } from "jose";
 import { logger } from "../log.ts";
 
-const log = logger("identity");
+/** Looked up per use, not at import: `serve --stdio` points the root logger at stderr after modules load. */
+const log = () => logger("identity");
 
 /** A JWKS larger than this is refused: no honest issuer publishes a megabyte of keys. */
 const MAX_DOCUMENT_BYTES = 1024 * 1024;
@@ -60,7 +61,7 @@ export class KeySet {
       return await local(header, token);
     } catch (error) {
       if (!(error instanceof errors.JWKSNoMatchingKey) || !this.#mayRefetch()) throw error;
-      log.info({ issuer: this.#name, kid: header.kid?.slice(0, 64) }, "unknown kid; refetching the issuer's keys");
+      log().info({ issuer: this.#name, kid: header.kid?.slice(0, 64) }, "unknown kid; refetching the issuer's keys");
       await this.refresh();
       return this.#local!(header, token);
     }
@@ -111,11 +112,11 @@ export class KeySet {
       this.#local = local;
       this.#loadedAt = this.#timing.now();
       this.#lastAttemptFailed = false;
-      log.debug({ issuer: this.#name, keys: document.keys.length }, "issuer keys loaded");
+      log().debug({ issuer: this.#name, keys: document.keys.length }, "issuer keys loaded");
     } catch (cause) {
       this.#lastAttemptFailed = true;
       const error = cause instanceof KeySetUnavailableError ? cause : new KeySetUnavailableError("the issuer's key set is not a valid JWKS", { cause });
-      log.warn({ issuer: this.#name, reason: error.message, keepingOldKeys: this.#local !== undefined }, "loading issuer keys failed");
+      log().warn({ issuer: this.#name, reason: error.message, keepingOldKeys: this.#local !== undefined }, "loading issuer keys failed");
       throw error;
     }
   }

@@ -12,7 +12,8 @@ import path from "node:path";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from "jose";
 import { logger } from "../log.ts";
 
-const log = logger("identity");
+/** Looked up per use, not at import: `serve --stdio` points the root logger at stderr after modules load. */
+const log = () => logger("identity");
 
 export const PRIVATE_KEY_FILE = "private.jwk.json";
 export const PUBLIC_JWKS_FILE = "jwks.json";
@@ -53,7 +54,7 @@ async function readPrivateJwk(file: string): Promise<JWK | undefined> {
   }
   const mode = (await stat(file)).mode & 0o777;
   if ((mode & 0o077) !== 0) {
-    log.warn({ file, mode: mode.toString(8) }, "private key file was readable by others; restricting it to 0600");
+    log().warn({ file, mode: mode.toString(8) }, "private key file was readable by others; restricting it to 0600");
     await chmod(file, 0o600);
   }
   let jwk: JWK;
@@ -78,7 +79,7 @@ async function createPrivateJwk(file: string): Promise<JWK> {
   await writeFile(temp, JSON.stringify(privateJwk, null, 2) + "\n", { mode: 0o600, flag: "wx" });
   try {
     await link(temp, file);
-    log.info({ file, kid }, "created a new ES256 signing key");
+    log().info({ file, kid }, "created a new ES256 signing key");
     return privateJwk;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
