@@ -120,6 +120,23 @@ describe("broken tokens are refused", () => {
   });
 });
 
+describe("tokens without a kid", () => {
+  it("are checked against each usable key of the set, and refused when none signed them", async () => {
+    const keys = await Promise.all(["one", "two"].map((kid) => testKey("ES256", kid)));
+    const stranger = await testKey("ES256", "stranger");
+    const file = path.join(dir, "two-keys.json");
+    await writeFile(file, JSON.stringify(jwks(...keys)));
+    const authenticator = createAuthenticator({
+      ...config,
+      issuers: [{ name: "pair", kind: "static", issuer: "pair", jwksFile: file, algorithms: ["ES256"], agentId: "{sub}" }],
+    });
+    const noKid = (key: TestKey) => new SignJWT(valid({ iss: "pair" })).setProtectedHeader({ alg: "ES256" }).sign(key.privateKey);
+    await expect(authenticator.verify(await noKid(keys[1]!))).resolves.toMatchObject({ issuer: "pair" });
+    expect((await authError(authenticator.verify(await noKid(stranger)))).error).toBe("invalid_token");
+    expect(authenticator.stats().failures.signature).toBe(1);
+  });
+});
+
 describe("scopes", () => {
   it("a missing required scope is 403 insufficient_scope naming it; scope and scp both count", async () => {
     const authenticator = createAuthenticator({ ...config, requiredScopes: ["tools:call", "files:read"] });
