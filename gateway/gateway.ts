@@ -6,12 +6,14 @@ import { isDeepStrictEqual } from "node:util";
 import type { Hono } from "hono";
 import type { ResolvedConfig, ResolvedServerConfig } from "./config/index.ts";
 import type { CatalogKind } from "./protocol/index.ts";
+import type { AgentIdentity } from "./identity/index.ts";
 import { LIST_CHANGED_BY_KIND } from "./protocol/index.ts";
 import { buildRoutingTable, type RoutingTable } from "./routing/index.ts";
 import { MemorySessionStore } from "./session/index.ts";
 import { Dispatcher, createBackendHooks, GATEWAY_INFO } from "./pipeline/index.ts";
-import { createBackend, type Backend, type BackendHooks } from "./upstream/index.ts";
-import { createHttpApp, type Readiness } from "./http/index.ts";
+import { createBackend, type Backend, type BackendHooks, type BackendState } from "./upstream/index.ts";
+import { createAuth, createHttpApp, isLoopbackHostname, type Readiness } from "./http/index.ts";
+import { createIdentity, type GatewayIdentity } from "./identity-setup.ts";
 import { logger } from "./log.ts";
 
 const log = logger("gateway");
@@ -29,6 +31,10 @@ export class GatewayConfigError extends Error {
 export interface GatewayOptions {
   /** How long start() waits for backends before serving anyway (readiness reports the laggards). */
   startupTimeoutMs?: number;
+  /** Development only (the CLI allows it on loopback binds): no token is checked, every caller is "anonymous". */
+  insecureNoAuth?: boolean;
+  /** `serve --stdio`: one client for the process's life (see BackendEventsDeps.soleClient). */
+  soleClient?: boolean;
 }
 
 export class Gateway {
@@ -40,10 +46,13 @@ export class Gateway {
   private tableVersion = 0;
   private readonly hooks: BackendHooks;
   private accepting = true;
+  private reloading: Promise<void> = Promise.resolve();
   private readonly startupTimeoutMs: number;
+  readonly identity: GatewayIdentity;
 
-  private constructor(config: ResolvedConfig, options: GatewayOptions) {
+  private constructor(config: ResolvedConfig, options: GatewayOptions, identity: GatewayIdentity) {
     this.config = config;
+    this.identity = identity;
     this.startupTimeoutMs = options.startupTimeoutMs ?? 20_000;
     this.sessions = new MemorySessionStore({
       idleTimeoutMs: config.http.sessionIdleTimeoutMs,
@@ -54,6 +63,7 @@ export class Gateway {
       table: () => this.table,
       sessions: this.sessions,
       pageSize: () => this.config.http.pageSize,
+      assertionFor: (server, agent) => this.assertionFor(server, agent),
     });
     this.hooks = createBackendHooks({
       sessions: this.sessions,
@@ -61,7 +71,8 @@ export class Gateway {
       subscriptions: this.dispatcher.subscriptions,
       table: () => this.table,
       onCatalogChanged: (server, kinds) => this.catalogChanged(server, kinds),
-      onStateChanged: (server, state, detail) => log.info({ server, state, detail }, "backend state"),
+      onStateChanged: (server, state, detail) => this.backendStateChanged(server, state, detail),
+      soleClient: options.soleClient === true,
     });
     const empty = this.build(new Map());
     if (!empty.ok) throw new GatewayConfigError(empty.errors);
@@ -70,7 +81,9 @@ export class Gateway {
 
   /** Starts every backend and builds the first table. A name collision is a config error: it throws. */
   static async start(config: ResolvedConfig, options: GatewayOptions = {}): Promise<Gateway> {
-    const gateway = new Gateway(config, options);
+    const identity = await createIdentity(config, options.insecureNoAuth === true);
+    if ("problems" in identity) throw new GatewayConfigError(identity.problems);
+    const gateway = new Gateway(config, options, identity);
     for (const server of config.servers) gateway.backends.set(server.name, gateway.newBackend(server));
     await gateway.startAll([...gateway.backends.values()]);
     const built = gateway.build(gateway.backends);
@@ -100,8 +113,12 @@ export class Gateway {
       sessions: this.sessions,
       backends: () => this.backends,
       settings: () => this.config.http,
+      loopbackBind: () => isLoopbackHostname(this.config.listen.host),
       accepting: () => this.accepting,
       readiness: () => this.readiness(),
+      authenticate: createAuth(this.identity.authenticator),
+      protectedResource: () => this.identity.protectedResource(),
+      jwks: () => this.identity.publicJwks(),
     });
   }
 
@@ -122,7 +139,19 @@ export class Gateway {
    * Applies a new config: only servers whose settings changed are restarted. If the new set of names collides,
    * everything stays as it was and the errors are returned.
    */
-  async reload(next: ResolvedConfig): Promise<{ ok: true; changed: string[] } | { ok: false; errors: string[] }> {
+  reload(next: ResolvedConfig): Promise<{ ok: true; changed: string[] } | { ok: false; errors: string[] }> {
+    // One reload at a time (a file change and a SIGHUP can race), and none once shutdown has begun.
+    const run = this.reloading.then(() =>
+      this.accepting ? this.applyReload(next) : { ok: false as const, errors: ["the gateway is shutting down"] },
+    );
+    this.reloading = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async applyReload(next: ResolvedConfig): Promise<{ ok: true; changed: string[] } | { ok: false; errors: string[] }> {
     if (!isDeepStrictEqual(next.listen, this.config.listen)) log.warn("listen address changed: it takes effect on restart");
     const candidates = new Map<string, Backend>();
     const started: Backend[] = [];
@@ -164,11 +193,18 @@ export class Gateway {
   async shutdown(): Promise<{ drained: boolean }> {
     this.accepting = false;
     this.dispatcher.stopIntake();
+    await this.reloading;
     const drained = await this.dispatcher.inflight.drain(this.config.http.drainTimeoutMs);
     if (!drained) log.warn({ inflight: this.dispatcher.inflight.size }, "drain timed out; abandoning in-flight calls");
     this.sessions.close();
     await this.stopBackends([...this.backends.values()]);
     return { drained };
+  }
+
+  /** Undefined (synchronously) for servers that take no assertion, so the common call awaits nothing extra. */
+  private assertionFor(server: string, agent: AgentIdentity): Promise<string> | undefined {
+    const settings = this.config.servers.find((s) => s.name === server);
+    return settings?.identity === "assertion" ? this.identity.assertion(agent, server) : undefined;
   }
 
   private newBackend(server: ResolvedServerConfig): Backend {
@@ -215,6 +251,13 @@ export class Gateway {
     }
     this.table = built.table;
     this.broadcastListChanged(kinds);
+  }
+
+  /** A backend that comes back (restart, re-initialized session) has forgotten its subscriptions: renew them. */
+  private backendStateChanged(server: string, state: BackendState, detail: string | undefined): void {
+    log.info({ server, state, detail }, "backend state");
+    const backend = this.backends.get(server);
+    if (state === "ready" && backend !== undefined) this.dispatcher.resubscribe(server, backend);
   }
 
   private broadcastListChanged(kinds: CatalogKind[]): void {

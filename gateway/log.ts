@@ -1,38 +1,58 @@
 /**
  * Operational logs (pino). Not the audit trail: that is its own append-only store.
  *
- * One root logger, created on first use. `serve --stdio` calls configureLogging({ fd: 2 }) before anything logs,
- * because stdout then carries the MCP protocol. Secrets never reach here: callers log names, not values, and the
- * redact list below is a seatbelt for the usual header spellings.
+ * Modules take their logger when they load, before the CLI knows where logs belong. So the root logger writes
+ * through a switchable destination: `serve --stdio` calls configureLogging({ fd: 2 }) and every logger, old or
+ * new, moves to stderr, because stdout then carries the MCP protocol. Secrets never reach here: callers log names,
+ * not values, and the redact list below is a seatbelt for the usual header spellings.
  */
-import pino, { type Logger } from "pino";
+import pino, { type DestinationStream, type Logger } from "pino";
 
 export type { Logger };
 
-let root: Logger | undefined;
-
 export interface LoggingOptions {
+  /** Applies to loggers created after the first configureLogging/logger call only through GATEHOUSE_LOG_LEVEL. */
   level?: string;
   /** 1 = stdout (default), 2 = stderr. */
   fd?: 1 | 2;
 }
 
-export function configureLogging(options: LoggingOptions = {}): Logger {
-  root = pino(
+const streams = new Map<number, DestinationStream>();
+let current: DestinationStream | undefined;
+const switchable: DestinationStream = { write: (line: string) => void (current ??= streamFor(1)).write(line) };
+let root: Logger | undefined;
+
+function streamFor(fd: 1 | 2): DestinationStream {
+  let stream = streams.get(fd);
+  if (stream === undefined) {
+    stream = pino.destination({ fd, sync: false });
+    streams.set(fd, stream);
+  }
+  return stream;
+}
+
+function createRoot(level: string | undefined): Logger {
+  return pino(
     {
       name: "gatehouse",
-      level: options.level ?? process.env.GATEHOUSE_LOG_LEVEL ?? (process.env.VITEST ? "silent" : "info"),
+      level: level ?? process.env.GATEHOUSE_LOG_LEVEL ?? (process.env.VITEST ? "silent" : "info"),
       redact: {
         paths: ["authorization", "headers.authorization", "*.headers.authorization", "token", "*.token", "env", "*.env"],
         censor: "[redacted]",
       },
     },
-    pino.destination({ fd: options.fd ?? 1, sync: false }),
+    switchable,
   );
+}
+
+export function configureLogging(options: LoggingOptions = {}): Logger {
+  current = streamFor(options.fd ?? 1);
+  root ??= createRoot(options.level);
+  if (options.level !== undefined) root.level = options.level;
   return root;
 }
 
 export function logger(component: string, bindings: Record<string, unknown> = {}): Logger {
-  root ??= configureLogging();
+  root ??= createRoot(undefined);
   return root.child({ component, ...bindings });
 }

@@ -20,7 +20,7 @@ afterEach(async () => {
 });
 
 describe("help", () => {
-  it.each([[["--help"]], [["serve", "--help"]], [["config", "check", "--help"]]])("gatehouse %j prints usage and exits 0", (args) => {
+  it.each([[["--help"]], [["serve", "--help"]], [["config", "check", "--help"]], [["token", "mint", "--help"]]])("gatehouse %j prints usage and exits 0", (args) => {
     const result = run(...args);
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/Usage: gatehouse/);
@@ -61,10 +61,29 @@ describe("config check", () => {
 });
 
 describe("serve", () => {
+  it("refuses a config without identity unless --insecure-no-auth, which is loopback-only and warns", () => {
+    const file = join(tmp(), "open.yaml");
+    writeFileSync(file, `servers: []\n`);
+    const refused = spawnSync(process.execPath, [CLI, "serve", "--config", file, "--port", "0"], { encoding: "utf8", timeout: 20_000 });
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/no token issuers are configured/);
+    const exposed = spawnSync(process.execPath, [CLI, "serve", "--config", file, "--host", "0.0.0.0", "--port", "0", "--insecure-no-auth"], { encoding: "utf8", timeout: 20_000 });
+    expect(exposed.status).toBe(2);
+    expect(exposed.stderr).toMatch(/only on a loopback address/);
+  });
+
+  it("warns loudly on every start with --insecure-no-auth", async () => {
+    const file = join(tmp(), "open.yaml");
+    writeFileSync(file, `servers: []\n`);
+    const { child } = await startGatehouseProcess(["--config", file, "--insecure-no-auth"]);
+    children.push(child);
+    expect(child.output()).toMatch(/WARNING: --insecure-no-auth: Gatehouse is NOT verifying who calls it/);
+  });
+
   it("a tool-name collision at startup is a config error: exit 1 naming both servers", () => {
     const file = join(tmp(), "collide.yaml");
     writeFileSync(file, `naming: { prefix: never }\nservers:\n${flakyServer("one")}${flakyServer("two")}`);
-    const result = spawnSync(process.execPath, [CLI, "serve", "--config", file, "--port", "0"], { encoding: "utf8", timeout: 30_000 });
+    const result = spawnSync(process.execPath, [CLI, "serve", "--config", file, "--port", "0", "--insecure-no-auth"], { encoding: "utf8", timeout: 30_000 });
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/"one".*"two"|"two".*"one"/);
   });
@@ -73,7 +92,7 @@ describe("serve", () => {
     const dir = tmp();
     const file = join(dir, "gatehouse.yaml");
     writeFileSync(file, `servers:\n${flakyServer("flaky")}`);
-    const { url, child } = await startGatehouseProcess(["--config", file]);
+    const { url, child } = await startGatehouseProcess(["--config", file, "--insecure-no-auth"]);
     children.push(child);
     const client = new Client({ name: "drain", version: "1" });
     await client.connect(new StreamableHTTPClientTransport(new URL(url)));
@@ -94,7 +113,7 @@ describe("serve", () => {
     const dir = tmp();
     const file = join(dir, "gatehouse.yaml");
     writeFileSync(file, `naming: { prefix: always }\nservers:\n${flakyServer("alpha")}`);
-    const { url, child } = await startGatehouseProcess(["--config", file]);
+    const { url, child } = await startGatehouseProcess(["--config", file, "--insecure-no-auth"]);
     children.push(child);
     const client = new Client({ name: "reload", version: "1" });
     await client.connect(new StreamableHTTPClientTransport(new URL(url)));
@@ -116,11 +135,18 @@ describe("serve", () => {
 });
 
 describe("the embedded default", () => {
-  it("serve without --config starts the bundled servers and answers through them", async () => {
+  it("serve without --config starts the bundled servers and answers a dev-issuer token through them", async () => {
+    const minted = run("token", "mint", "--agent", "demo", "--ttl", "10m");
+    expect(minted.status).toBe(0);
+    const token = minted.stdout.trim();
+    expect(token.split(".")).toHaveLength(3);
     const { url, child } = await startGatehouseProcess([]);
     children.push(child);
+    const anonymous = await fetch(url, { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream" }, body: "{}" });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get("www-authenticate")).toMatch(/^Bearer resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp"/);
     const client = new Client({ name: "defaults", version: "1" });
-    await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+    await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
     const names = new Set<string>();
     let cursor: string | undefined;
     for (let page = 0; page < 20; page++) {
@@ -135,3 +161,36 @@ describe("the embedded default", () => {
     await client.close();
   }, 60_000);
 });
+
+describe("reload races", () => {
+  it("two overlapping reloads and a shutdown leave no backend process behind", async () => {
+    const { startGateway, configFrom } = await import("./helpers/gateway.ts");
+    const one = `servers:\n${flakyServer("alpha")}`;
+    const two = `servers:\n${flakyServer("alpha")}${flakyServer("beta", ', "--name", "beta"')}`;
+    const gw = await startGateway(one);
+    const pids = new Set<number>();
+    const c = new Client({ name: "races", version: "1" });
+    await c.connect(new StreamableHTTPClientTransport(new URL(gw.url)));
+    const results = await Promise.all([gw.gateway.reload(configFrom(two)), gw.gateway.reload(configFrom(two))]);
+    expect(results.every((r) => r.ok)).toBe(true);
+    for (const name of ["alpha__process-info", "beta__process-info"]) {
+      const info = await c.callTool({ name, arguments: {} });
+      pids.add(JSON.parse((info.content as Array<{ text: string }>)[0]!.text).pid);
+    }
+    await c.close();
+    await gw.close();
+    await waitFor(() => ([...pids].every((pid) => !alive(pid)) ? true : undefined), 10_000, "every backend to exit");
+    // The second reload found beta already running and changed nothing: no third process was ever started.
+    const stray = spawnSync("pgrep", ["-f", "--", "--name beta"], { encoding: "utf8" }).stdout.trim();
+    expect(stray).toBe("");
+  });
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -40,20 +40,24 @@ describe("backend failures", () => {
     expect(JSON.stringify(after.content)).toContain("back");
   });
 
-  it("while a server restarts its tools fail fast with BackendUnavailable, not a hang", async () => {
-    const crash = client.callTool({ name: "flaky__crash", arguments: {} }).catch(() => undefined);
-    await crash;
-    const started = Date.now();
-    const error = await client.callTool({ name: "flaky__echo", arguments: { text: "x" } }).then(
-      () => undefined,
-      (e: Error) => e,
-    );
-    // Either it already came back (fast restart) or it failed fast naming the server.
-    if (error !== undefined) {
-      expect(error.message).toMatch(/server "flaky"/);
+  it("while a server is down its tools fail fast with BackendUnavailable naming it, not a hang", async () => {
+    const down = await startGateway(`
+servers:
+  - { name: flaky, transport: stdio, command: node, args: ["${FLAKY}"] }
+  - { name: steady, transport: stdio, command: node, args: ["${FLAKY}"] }
+`);
+    try {
+      const c = await connectClient(down.url);
+      await down.gateway.backend("flaky")!.stop();
+      const started = Date.now();
+      await expect(c.callTool({ name: "flaky__echo", arguments: { text: "x" } })).rejects.toThrow(/server "flaky" is unavailable/);
       expect(Date.now() - started).toBeLessThan(1000);
+      const steady = await c.callTool({ name: "steady__echo", arguments: { text: "fine" } });
+      expect(JSON.stringify(steady.content)).toContain("fine");
+      await c.close();
+    } finally {
+      await down.close();
     }
-    await waitFor(() => (gw.gateway.backend("flaky")?.state === "ready" ? true : undefined), 15_000, "flaky to restart");
   });
 
   it("a hanging backend gets a timeout error naming the server and the limit", async () => {
@@ -62,12 +66,4 @@ describe("backend failures", () => {
     expect(JSON.stringify(after.content)).toContain("alive");
   });
 
-  it("a client's cancel reaches the backend: the call ends as cancelled", async () => {
-    const controller = new AbortController();
-    const pending = client.callTool({ name: "flaky__hang", arguments: {} }, undefined, { signal: controller.signal, timeout: 5000 });
-    await waitFor(() => (gw.gateway.dispatcher.inflight.size > 0 ? true : undefined), 5000, "the call to be in flight");
-    controller.abort("changed my mind");
-    await expect(pending).rejects.toThrow();
-    await waitFor(() => (gw.gateway.dispatcher.inflight.size === 0 ? true : undefined), 5000, "the gateway to drop the call");
-  });
 });

@@ -2,6 +2,7 @@
  * The /mcp transport's answers to bad input, over raw HTTP (fetch), against a gateway with a real backend.
  * Each row: what the client sends, the HTTP status and JSON-RPC error code it must get back.
  */
+import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FLAKY, startGateway, type RunningGateway } from "./helpers/gateway.ts";
 
@@ -16,6 +17,19 @@ async function post(body: string, headers: Record<string, string> = {}) {
   return { status: response.status, headers: response.headers, text, json: text ? safeJson(text) : undefined };
 }
 
+function rawStatus(method: string, headers: Record<string, string>, body?: string): Promise<number> {
+  const url = new URL(gw.url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method, headers }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+      res.destroy();
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
 function safeJson(text: string): any {
   try {
     return JSON.parse(text);
@@ -24,10 +38,12 @@ function safeJson(text: string): any {
   }
 }
 
+function initializeBody(version = "2025-11-25"): string {
+  return JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: version, capabilities: {}, clientInfo: { name: "raw", version: "1" } } });
+}
+
 async function initialize(version = "2025-11-25"): Promise<string> {
-  const res = await post(
-    JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: version, capabilities: {}, clientInfo: { name: "raw", version: "1" } } }),
-  );
+  const res = await post(initializeBody(version));
   expect(res.status).toBe(200);
   const id = res.headers.get("mcp-session-id");
   expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/);
@@ -117,6 +133,42 @@ describe("POST /mcp rejects bad input precisely", () => {
     const older = await initialize("2025-06-18");
     const res = await post(bad, { "mcp-session-id": older, "mcp-protocol-version": "2025-06-18" });
     expect(res.json.error.code).toBe(-32602);
+  });
+
+  it("a DNS-rebinding request (attacker's Host and Origin) is refused on a loopback bind", async () => {
+    // fetch() will not send a custom Host header; node:http will, as a rebinding browser effectively does.
+    const port = new URL(gw.url).port;
+    const rebound = { host: `attacker.example:${port}`, origin: `http://attacker.example:${port}` };
+    expect(await rawStatus("POST", { ...BASE_HEADERS, ...rebound }, initializeBody())).toBe(403);
+    expect(await rawStatus("GET", { accept: "text/event-stream", "mcp-session-id": sessionId, host: rebound.host })).toBe(403);
+    // The same request with a loopback Host and no Origin (a non-browser client) is served.
+    expect(await rawStatus("POST", { ...BASE_HEADERS, host: `127.0.0.1:${port}` }, initializeBody())).toBe(200);
+  });
+
+  it("initialize without capabilities is -32602, and creates no session", async () => {
+    const res = await post(JSON.stringify({ jsonrpc: "2.0", id: 4, method: "initialize", params: { protocolVersion: "2025-11-25" } }));
+    expect(res.json.error.code).toBe(-32602);
+    expect(res.headers.get("mcp-session-id")).toBeNull();
+  });
+
+  it("a second call reusing the id of a call in flight is refused; the first completes", async () => {
+    const headers = { "mcp-session-id": sessionId, "mcp-protocol-version": "2025-11-25" };
+    const slow = post(JSON.stringify({ jsonrpc: "2.0", id: 77, method: "tools/call", params: { name: "slow", arguments: { ms: 300, steps: 1 } } }), headers);
+    await new Promise((r) => setTimeout(r, 100));
+    const dup = await post(JSON.stringify({ jsonrpc: "2.0", id: 77, method: "tools/call", params: { name: "echo", arguments: { text: "dup" } } }), headers);
+    expect(dup.json.error.code).toBe(-32600);
+    expect(dup.json.error.message).toMatch(/already in use/);
+    const first = await slow;
+    expect(first.json.result.content[0].text).toBe("done");
+  });
+
+  it("HEAD /mcp is 405 and attaches no stream (a real GET still works afterwards)", async () => {
+    const id = await initialize();
+    const head = await fetch(gw.url, { method: "HEAD", headers: { accept: "text/event-stream", "mcp-session-id": id } });
+    expect(head.status).toBe(405);
+    const get = await fetch(gw.url, { headers: { accept: "text/event-stream", "mcp-session-id": id } });
+    expect(get.status).toBe(200);
+    await get.body?.cancel();
   });
 
   it("a same-origin browser request passes the Origin check", async () => {

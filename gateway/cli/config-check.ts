@@ -2,7 +2,9 @@
  * `gatehouse config check FILE`: loads and validates a config file the way `serve` would, without starting
  * anything. Exit 0 when valid, 1 with one line per problem on stderr when not, 2 on bad arguments.
  */
-import { loadConfigFile } from "../config/index.ts";
+import { formatPath, loadConfigFile } from "../config/index.ts";
+import { validateIdentityConfig, type IdentityConfig } from "../identity/index.ts";
+import { resolveIssuerPaths } from "../identity-setup.ts";
 
 export const CONFIG_CHECK_USAGE = `Usage: gatehouse config check FILE
 
@@ -55,6 +57,15 @@ export async function configCheck(argv: string[], output: CheckOutput = processO
   if (!result.ok) {
     for (const problem of result.errors) output.err(problem);
     return 1;
+  }
+  // The identity stage checks what a schema cannot: agentId templates, issuers sharing an `iss`, key sources.
+  const identity = result.config.identity;
+  if (identity !== undefined) {
+    const problems = validateIdentityConfig(resolveIssuerPaths(identity, result.config.configDir) as IdentityConfig);
+    if (problems.length > 0) {
+      for (const p of problems) output.err(`${file}:${formatPath(["identity", ...p.path])}: ${p.message}`);
+      return 1;
+    }
   }
   const count = result.config.servers.length;
   output.out(`${file}: ok (${count} ${count === 1 ? "server" : "servers"})`);

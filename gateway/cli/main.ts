@@ -1,12 +1,14 @@
 /** The `gatehouse` command: a thin dispatcher over the subcommands, each with its own --help. */
 import { serve, SERVE_USAGE } from "./serve.ts";
 import { configCheck } from "./config-check.ts";
+import { token } from "./token.ts";
 
 const USAGE = `Usage: gatehouse <command> [options]
 
 Commands:
   serve           start the gateway (HTTP, or --stdio)
   config check    validate a config file
+  token mint      print a bearer token from the dev issuer
 
 Run "gatehouse <command> --help" for a command's options.
 
@@ -17,6 +19,8 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "serve":
       return serve(rest);
+    case "token":
+      return token(rest);
     case "config":
       if (rest[0] === "check") return configCheck(rest.slice(1));
       process.stderr.write(`Usage: gatehouse config check FILE\n`);

@@ -7,18 +7,30 @@ import { loadConfigFile, loadDefaultConfig, type ResolvedConfig } from "../confi
 import { Gateway, GatewayConfigError } from "../gateway.ts";
 import { configureLogging, logger } from "../log.ts";
 import { serveStdio } from "./stdio-server.ts";
+import { ANONYMOUS, isLoopbackHostname } from "../http/index.ts";
+import { AuthError, type AgentIdentity } from "../identity/index.ts";
 
-export const SERVE_USAGE = `Usage: gatehouse serve [--config FILE] [--host HOST] [--port PORT] [--stdio]
+export const SERVE_USAGE = `Usage: gatehouse serve [--config FILE] [--host HOST] [--port PORT] [--stdio] [--insecure-no-auth]
 
 Starts the gateway. Without --config it runs the embedded default config
-(bundled example servers, in-memory state) on 127.0.0.1:8080.
+(bundled example servers, in-memory state, a dev token issuer) on 127.0.0.1:8080.
+Agents send a bearer token on every request; "gatehouse token mint" makes one
+from the dev issuer.
 
 Options:
-  --config FILE   the gateway config (YAML); reloaded on SIGHUP and when the file changes
-  --host HOST     overrides listen.host
-  --port PORT     overrides listen.port (0 picks a free port)
-  --stdio         speak MCP over stdin/stdout instead of HTTP (logs go to stderr)
-  -h, --help      this text`;
+  --config FILE        the gateway config (YAML); reloaded on SIGHUP and when the file changes
+  --host HOST          overrides listen.host
+  --port PORT          overrides listen.port (0 picks a free port)
+  --stdio              speak MCP over stdin/stdout instead of HTTP (logs go to stderr);
+                       the agent's token comes from the GATEHOUSE_TOKEN environment variable
+  --insecure-no-auth   development only, loopback only: accept every caller as "anonymous"
+  -h, --help           this text`;
+
+const INSECURE_WARNING =
+  "WARNING: --insecure-no-auth: Gatehouse is NOT verifying who calls it. Every caller is the agent \"anonymous\". " +
+  "Never use this beyond a loopback address on a development machine.";
+
+
 
 export async function serve(argv: string[]): Promise<number> {
   let args;
@@ -30,6 +42,7 @@ export async function serve(argv: string[]): Promise<number> {
         host: { type: "string" },
         port: { type: "string" },
         stdio: { type: "boolean", default: false },
+        "insecure-no-auth": { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -57,10 +70,19 @@ export async function serve(argv: string[]): Promise<number> {
     return 1;
   }
   const config = withOverrides(loaded.config, args.host, port);
+  const insecureNoAuth = args["insecure-no-auth"] === true;
+  if (insecureNoAuth) {
+    if (!args.stdio && !isLoopbackHostname(config.listen.host)) {
+      process.stderr.write(`gatehouse serve: --insecure-no-auth is allowed only on a loopback address, not ${config.listen.host}\n`);
+      return 2;
+    }
+    process.stderr.write(`${INSECURE_WARNING}\n`);
+    log.warn(INSECURE_WARNING);
+  }
 
   let gateway: Gateway;
   try {
-    gateway = await Gateway.start(config);
+    gateway = await Gateway.start(config, { insecureNoAuth, soleClient: args.stdio });
   } catch (error) {
     if (error instanceof GatewayConfigError) {
       process.stderr.write(error.problems.map((p) => `${config.configFile}: ${p}`).join("\n") + "\n");
@@ -82,7 +104,13 @@ export async function serve(argv: string[]): Promise<number> {
 
   if (args.stdio) {
     // Ends on stdin EOF (the client went away) or on a signal; either way backends are stopped, not orphaned.
-    await Promise.race([serveStdio(gateway, process.stdin, process.stdout), signalled()]);
+    const agent = await stdioIdentity(gateway);
+    if ("error" in agent) {
+      process.stderr.write(`gatehouse serve --stdio: ${agent.error}\n`);
+      await gateway.shutdown();
+      return 1;
+    }
+    await Promise.race([serveStdio(gateway, process.stdin, process.stdout, agent.identity), signalled()]);
     watcher?.close();
     await gateway.shutdown();
     return 0;
@@ -101,6 +129,19 @@ export async function serve(argv: string[]): Promise<number> {
   server.closeAllConnections();
   log.info({ drained }, "stopped");
   return 0;
+}
+
+/** Over stdio the token comes from the environment (the MCP authorization spec's advice for stdio). */
+async function stdioIdentity(gateway: Gateway): Promise<{ identity: AgentIdentity } | { error: string }> {
+  const authenticator = gateway.identity.authenticator;
+  if (authenticator === undefined) return { identity: ANONYMOUS };
+  const token = process.env.GATEHOUSE_TOKEN;
+  if (token === undefined || token === "") return { error: "set GATEHOUSE_TOKEN to the agent's bearer token (or use --insecure-no-auth)" };
+  try {
+    return { identity: await authenticator.verify(token) };
+  } catch (error) {
+    return { error: `GATEHOUSE_TOKEN was refused: ${error instanceof AuthError ? error.description : "it could not be verified"}` };
+  }
 }
 
 function signalled(): Promise<string> {

@@ -15,11 +15,12 @@ import {
 import { ClientSession } from "../session/index.ts";
 import { initializeResult, type RelatedStream } from "../pipeline/index.ts";
 import type { Gateway } from "../gateway.ts";
+import type { AgentIdentity } from "../identity/index.ts";
 import { logger } from "../log.ts";
 
 const log = logger("stdio-server");
 
-export function serveStdio(gateway: Gateway, input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<void> {
+export function serveStdio(gateway: Gateway, input: NodeJS.ReadableStream, output: NodeJS.WritableStream, identity: AgentIdentity): Promise<void> {
   let session: ClientSession | undefined;
   const write = (message: JsonRpcMessage): boolean => {
     if (!output.writable) return false;
@@ -43,6 +44,7 @@ export function serveStdio(gateway: Gateway, input: NodeJS.ReadableStream, outpu
       const { version, result } = initializeResult(params?.protocolVersion, [...gatewayBackends(gateway)]);
       session = new ClientSession({
         protocolVersion: version,
+        identity,
         clientInfo: params?.clientInfo as ClientSession["clientInfo"],
         clientCapabilities: (params?.capabilities ?? {}) as ClientSession["clientCapabilities"],
       });
@@ -59,7 +61,13 @@ export function serveStdio(gateway: Gateway, input: NodeJS.ReadableStream, outpu
     }
     if (classified.kind === "notification") gateway.dispatcher.handleNotification(session, classified.message);
     else if (classified.kind === "response") gateway.dispatcher.handleResponse(session, classified.message);
-    else void gateway.dispatcher.handleRequest(session, classified.message, toStdout).then(write);
+    else {
+      void gateway.dispatcher.handleRequest(session, classified.message, toStdout).then((response) => {
+        // The spec: a request the client cancelled gets no response.
+        if ("error" in response && response.error.code === ErrorCode.Cancelled) return;
+        write(response);
+      });
+    }
   };
 
   const decoder = new LineDecoder(handle, (line, error) => {

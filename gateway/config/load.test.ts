@@ -49,7 +49,7 @@ describe("valid configs and defaults", () => {
       name: "minimal stdio server with defaults",
       text: `servers:\n  - name: notes\n    ${stdio}`,
       check: (c) => c.servers[0],
-      expected: { name: "notes", transport: "stdio", command: "node", args: [], env: {}, cwd: BASE, timeoutMs: 30000, required: true },
+      expected: { name: "notes", transport: "stdio", command: "node", args: [], env: {}, cwd: BASE, timeoutMs: 30000, required: true, identity: "none", roots: false },
     },
     {
       name: "stdio cwd relative to the config folder",
@@ -61,7 +61,7 @@ describe("valid configs and defaults", () => {
       name: "minimal http server with defaults",
       text: "servers:\n  - name: remote\n    transport: http\n    url: https://mcp.example.com/mcp",
       check: (c) => c.servers[0],
-      expected: { name: "remote", transport: "http", url: "https://mcp.example.com/mcp", headers: {}, timeoutMs: 30000, required: true },
+      expected: { name: "remote", transport: "http", url: "https://mcp.example.com/mcp", headers: {}, timeoutMs: 30000, required: true, identity: "none", roots: false },
     },
     {
       name: "sse transport, alias, tool filter",

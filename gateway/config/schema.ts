@@ -60,9 +60,10 @@ const issuerSchema = z.discriminatedUnion(
       issuer: z.string().min(1),
       jwksFile: z.string().optional(),
       secret: z.string().min(32, "an HMAC secret must be at least 32 characters").optional(),
-      algorithms: algorithms.default(["ES256"]),
+      // Defaults by key source: HS256 for a shared secret, ES256 for a key set.
+      algorithms: algorithms.optional(),
       agentId: z.string().min(1).default("{sub}"),
-    }),
+    }).transform((issuer) => ({ ...issuer, algorithms: issuer.algorithms ?? (issuer.secret !== undefined ? ["HS256" as const] : ["ES256" as const]) })),
   ],
   { error: (issue) => (issue.code === "invalid_union" ? "kind must be one of: oidc, kubernetes, spiffe, static" : undefined) },
 );
@@ -113,6 +114,11 @@ const serverCommon = {
    * (sub = agentId, act = the gateway, aud = this server); never the client's own token.
    */
   identity: z.enum(["none", "assertion"]).default("none"),
+  /**
+   * Offer the roots capability to this backend, and answer its roots/list from the client whose call caused it.
+   * Off by default: most servers treat roots as global state, and this backend is shared by every agent.
+   */
+  roots: z.boolean().default(false),
   /** /readyz waits for required servers; an optional one that is down only fails its own calls. */
   required: z.boolean().default(true),
 };

@@ -1,6 +1,7 @@
-/** The Hono app: /mcp plus probes. Admin and metrics routes join here as their issues land. */
+/** The Hono app: /mcp, probes, and the well-known documents. Admin and metrics routes join here as they land. */
 import { Hono } from "hono";
 import { createMcpEndpoint, type McpEndpointDeps } from "./mcp-endpoint.ts";
+import { PROTECTED_RESOURCE_PATH } from "./auth.ts";
 
 export interface Readiness {
   ready: boolean;
@@ -10,6 +11,10 @@ export interface Readiness {
 
 export interface HttpAppDeps extends McpEndpointDeps {
   readiness: () => Readiness;
+  /** RFC 9728 protected-resource metadata; undefined when no identity is configured. */
+  protectedResource: () => Record<string, unknown> | undefined;
+  /** The gateway's public keys, for backends that verify its identity assertions. */
+  jwks: () => Promise<Record<string, unknown>>;
 }
 
 export function createHttpApp(deps: HttpAppDeps): Hono {
@@ -19,6 +24,15 @@ export function createHttpApp(deps: HttpAppDeps): Hono {
   app.get("/mcp", (c) => mcp.get(c));
   app.delete("/mcp", (c) => mcp.delete(c));
   app.on(["PUT", "PATCH"], "/mcp", (c) => c.json({ error: "Method Not Allowed" }, 405, { allow: "GET, POST, DELETE" }));
+
+  // RFC 9728: the bare path and the one suffixed with the resource's path (/mcp) describe the same resource.
+  for (const path of [PROTECTED_RESOURCE_PATH, `${PROTECTED_RESOURCE_PATH}/mcp`]) {
+    app.get(path, (c) => {
+      const metadata = deps.protectedResource();
+      return metadata === undefined ? c.json({ error: "Not Found" }, 404) : c.json(metadata);
+    });
+  }
+  app.get("/.well-known/jwks.json", async (c) => c.json(await deps.jwks(), 200, { "cache-control": "public, max-age=300" }));
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", (c) => {

@@ -19,14 +19,43 @@ export function errorResponse(status: number, code: number, message: string, id:
   });
 }
 
+const LOOPBACK_HOSTNAMES = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
+
+export function isLoopbackHostname(hostname: string): boolean {
+  return LOOPBACK_HOSTNAMES.has(hostname) || /^127(\.\d{1,3}){3}$/.test(hostname);
+}
+
+function hostnameOf(hostHeader: string): string {
+  try {
+    return new URL(`http://${hostHeader}`).hostname;
+  } catch {
+    return "";
+  }
+}
+
 /**
- * Browsers always send Origin on cross-origin requests; a page on another site (or a DNS-rebinding attack) must not
- * drive the gateway. Non-browser clients send no Origin and pass.
+ * DNS rebinding and cross-site pages must not drive the gateway (the transport spec's MUST). Browsers always send
+ * Origin on cross-origin requests: it must be a configured origin or a loopback one. A rebinding attacker
+ * controls both Origin and Host, so on a loopback bind the Host header must name a loopback host too; that also
+ * covers same-origin GETs, which carry no Origin. Non-browser clients send no Origin and a loopback Host.
  */
-export function checkOrigin(origin: string | undefined, host: string | undefined, allowedOrigins: readonly string[]): Response | undefined {
-  if (origin === undefined) return undefined;
-  if (allowedOrigins.includes(origin)) return undefined;
-  if (host !== undefined && (origin === `http://${host}` || origin === `https://${host}`)) return undefined;
+export function checkOrigin(
+  origin: string | undefined,
+  host: string | undefined,
+  allowedOrigins: readonly string[],
+  loopbackBind: boolean,
+): Response | undefined {
+  if (loopbackBind && host !== undefined && !isLoopbackHostname(hostnameOf(host))) {
+    return errorResponse(403, ErrorCode.InvalidRequest, `Forbidden: host ${JSON.stringify(host)} is not this gateway's loopback address`);
+  }
+  if (origin === undefined || allowedOrigins.includes(origin)) return undefined;
+  let originHost = "";
+  try {
+    originHost = new URL(origin).hostname;
+  } catch {
+    // an unparseable Origin is simply not allowed
+  }
+  if (allowedOrigins.length === 0 && isLoopbackHostname(originHost)) return undefined;
   return errorResponse(403, ErrorCode.InvalidRequest, `Forbidden: origin ${JSON.stringify(origin)} is not allowed`);
 }
 

@@ -19,6 +19,8 @@ import {
 import { ClientSession, type SessionStore } from "../session/index.ts";
 import { initializeResult, type Dispatcher, type RelatedStream } from "../pipeline/index.ts";
 import type { Backend } from "../upstream/index.ts";
+import type { AgentIdentity } from "../identity/index.ts";
+import type { AuthOutcome } from "./auth.ts";
 import { SSE_HEADERS, SseChannel } from "./sse-channel.ts";
 import { acceptsJson, acceptsSse, checkOrigin, checkPostHeaders, checkProtocolVersion, errorResponse, readBody } from "./guards.ts";
 
@@ -27,8 +29,11 @@ export interface McpEndpointDeps {
   sessions: SessionStore;
   backends: () => ReadonlyMap<string, Backend>;
   settings: () => { maxBodyBytes: number; allowedOrigins: readonly string[] };
+  /** Whether the gateway listens on a loopback address (then the Host header must be a loopback name). */
+  loopbackBind: () => boolean;
   /** false while draining for shutdown: new sessions are refused. */
   accepting: () => boolean;
+  authenticate: (c: Context) => Promise<AuthOutcome>;
 }
 
 const SESSION_HEADER = "mcp-session-id";
@@ -37,16 +42,19 @@ const KEEPALIVE_MS = 15_000;
 
 export function createMcpEndpoint(deps: McpEndpointDeps) {
   const common = (c: Context): Response | undefined =>
-    checkOrigin(c.req.header("origin"), c.req.header("host"), deps.settings().allowedOrigins);
+    checkOrigin(c.req.header("origin"), c.req.header("host"), deps.settings().allowedOrigins, deps.loopbackBind());
 
-  /** 400 when the header is missing, 404 when the id is unknown or ended (the client must re-initialize). */
-  const lookupSession = (c: Context): { session: ClientSession } | { response: Response } => {
+  /**
+   * 400 when the header is missing; 404 when the id is unknown, ended, or belongs to another identity (which must
+   * not even learn that the session exists).
+   */
+  const lookupSession = (c: Context, identity: AgentIdentity): { session: ClientSession } | { response: Response } => {
     const id = c.req.header(SESSION_HEADER);
     if (id === undefined || id === "") {
       return { response: errorResponse(400, ErrorCode.InvalidRequest, "Bad Request: Mcp-Session-Id header is required") };
     }
     const session = deps.sessions.get(id);
-    if (session === undefined || session.isClosed) {
+    if (session === undefined || session.isClosed || !session.admits(identity)) {
       return { response: errorResponse(404, ErrorCode.InvalidRequest, "Session not found: it ended or never existed; initialize a new one") };
     }
     return { session };
@@ -55,6 +63,9 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
   async function post(c: Context): Promise<Response> {
     const rejected = common(c) ?? checkPostHeaders(c.req.header("content-type"), c.req.header("accept"));
     if (rejected) return rejected;
+    const auth = await deps.authenticate(c);
+    if ("response" in auth) return auth.response;
+    const { identity } = auth;
     const versionCheck = checkProtocolVersion(c.req.header("mcp-protocol-version"));
     if ("response" in versionCheck) return versionCheck.response;
     const body = await readBody(c.req.raw, deps.settings().maxBodyBytes);
@@ -66,16 +77,16 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     } catch {
       return errorResponse(400, ErrorCode.ParseError, "Parse error: the body is not valid JSON");
     }
-    if (Array.isArray(parsed)) return postBatch(c, parsed, versionCheck.version);
+    if (Array.isArray(parsed)) return postBatch(c, identity, parsed, versionCheck.version);
 
     const classified = classify(parsed);
     if (classified.kind === "invalid") {
       return errorResponse(400, ErrorCode.InvalidRequest, `Invalid Request: ${classified.reason}`, classified.id);
     }
     if (classified.kind === "request" && classified.message.method === Method.Initialize) {
-      return initialize(c, classified.message.id, classified.message.params);
+      return initialize(c, identity, classified.message.id, classified.message.params);
     }
-    const found = lookupSession(c);
+    const found = lookupSession(c, identity);
     if ("response" in found) return found.response;
     const { session } = found;
 
@@ -90,22 +101,34 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     return respond(session, classified.message, acceptsSse(c.req.header("accept")), acceptsJson(c.req.header("accept")));
   }
 
-  function initialize(c: Context, id: string | number, params: Record<string, unknown> | undefined): Response {
+  function initialize(c: Context, identity: AgentIdentity, id: string | number, params: Record<string, unknown> | undefined): Response {
     if (c.req.header(SESSION_HEADER) !== undefined) {
       return errorResponse(400, ErrorCode.InvalidRequest, "Bad Request: initialize must not carry an Mcp-Session-Id", id);
     }
     if (!deps.accepting()) return errorResponse(503, ErrorCode.ShuttingDown, "gateway is shutting down", id);
+    const capabilities = params?.capabilities;
+    if (params === undefined || typeof params.protocolVersion !== "string" || typeof capabilities !== "object" || capabilities === null || Array.isArray(capabilities)) {
+      return new Response(
+        JSON.stringify(failure(id, { code: ErrorCode.InvalidParams, message: "initialize needs params.protocolVersion (a string) and params.capabilities (an object)" })),
+        { status: 200, headers: JSON_HEADERS },
+      );
+    }
     const { version, result } = initializeResult(params?.protocolVersion, deps.backends().values());
     const session = new ClientSession({
       protocolVersion: version,
+      identity,
       clientInfo: params?.clientInfo as ClientSession["clientInfo"],
-      clientCapabilities: (params?.capabilities ?? {}) as ClientSession["clientCapabilities"],
+      clientCapabilities: capabilities as ClientSession["clientCapabilities"],
     });
     deps.sessions.add(session);
-    return new Response(JSON.stringify({ jsonrpc: "2.0", id, result }), {
-      status: 200,
-      headers: { ...JSON_HEADERS, "mcp-session-id": session.id },
-    });
+    const body = JSON.stringify({ jsonrpc: "2.0", id, result });
+    if (!acceptsJson(c.req.header("accept"))) {
+      const only = new SseChannel();
+      only.send({ jsonrpc: "2.0", id, result });
+      only.close();
+      return new Response(only.body, { status: 200, headers: { ...SSE_HEADERS, "mcp-session-id": session.id } });
+    }
+    return new Response(body, { status: 200, headers: { ...JSON_HEADERS, "mcp-session-id": session.id } });
   }
 
   function respond(session: ClientSession, request: Extract<JsonRpcMessage, { id: unknown; method: string }>, sse: boolean, json: boolean): Promise<Response> {
@@ -138,8 +161,8 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
   }
 
   /** 2025-03-26 allowed batches; later revisions removed them, so they get a precise -32600. */
-  async function postBatch(c: Context, batch: unknown[], headerVersion: ProtocolVersion): Promise<Response> {
-    const found = lookupSession(c);
+  async function postBatch(c: Context, identity: AgentIdentity, batch: unknown[], headerVersion: ProtocolVersion): Promise<Response> {
+    const found = lookupSession(c, identity);
     const version = "session" in found ? found.session.protocolVersion : headerVersion;
     if (!allowsBatches(version)) {
       return errorResponse(400, ErrorCode.InvalidRequest, `Invalid Request: JSON-RPC batches are not supported in protocol version ${version}`);
@@ -167,16 +190,20 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     return new Response(JSON.stringify(await Promise.all(replies)), { status: 200, headers: JSON_HEADERS });
   }
 
-  function get(c: Context): Response {
+  async function get(c: Context): Promise<Response> {
+    // Hono answers HEAD with the GET handler and drops the body unread: that would attach a stream nobody reads.
+    if (c.req.method === "HEAD") return new Response(null, { status: 405, headers: { allow: "GET, POST, DELETE" } });
     const rejected = common(c);
     if (rejected) return rejected;
+    const auth = await deps.authenticate(c);
+    if ("response" in auth) return auth.response;
     const accept = c.req.header("accept");
     if (accept === undefined || !accept.includes("text/event-stream")) {
       return errorResponse(406, ErrorCode.InvalidRequest, "Not Acceptable: GET /mcp needs Accept: text/event-stream");
     }
     const versionCheck = checkProtocolVersion(c.req.header("mcp-protocol-version"));
     if ("response" in versionCheck) return versionCheck.response;
-    const found = lookupSession(c);
+    const found = lookupSession(c, auth.identity);
     if ("response" in found) return found.response;
     const { session } = found;
     const channel: SseChannel = new SseChannel({ keepaliveMs: KEEPALIVE_MS, onClose: () => session.detachStandalone(channel) });
@@ -188,10 +215,12 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     return new Response(channel.body, { status: 200, headers: SSE_HEADERS });
   }
 
-  function del(c: Context): Response {
+  async function del(c: Context): Promise<Response> {
     const rejected = common(c);
     if (rejected) return rejected;
-    const found = lookupSession(c);
+    const auth = await deps.authenticate(c);
+    if ("response" in auth) return auth.response;
+    const found = lookupSession(c, auth.identity);
     if ("response" in found) return found.response;
     deps.sessions.remove(found.session.id);
     return new Response(null, { status: 200 });

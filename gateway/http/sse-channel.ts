@@ -5,6 +5,8 @@
 import { encodeSseEvent, type JsonRpcMessage } from "../protocol/index.ts";
 
 const encoder = new TextEncoder();
+/** Events queued for a client that is not reading before its stream is closed. */
+const MAX_QUEUED_EVENTS = 1_000;
 
 export const SSE_HEADERS = {
   "content-type": "text/event-stream",
@@ -49,6 +51,11 @@ export class SseChannel {
 
   private write(text: string): boolean {
     if (!this.open) return false;
+    // A client that stops reading must not make the gateway buffer without bound: drop it instead.
+    if ((this.controller.desiredSize ?? 0) < -MAX_QUEUED_EVENTS) {
+      this.finish(true);
+      return false;
+    }
     try {
       this.controller.enqueue(encoder.encode(text));
       return true;

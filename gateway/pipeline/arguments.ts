@@ -12,9 +12,15 @@ const log = logger("arguments");
 
 export type ArgumentCheck = { ok: true } | { ok: false; problems: string };
 
-export class ArgumentValidators {
+function newAjv(): Ajv2020 {
   // Formats are annotations unless a validator for them is installed; MCP servers use them loosely.
-  private readonly ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
+  // addUsedSchema: false, so a tool's `$id` never collides with another tool's, or with its own older version.
+  return new Ajv2020({ strict: false, allErrors: true, validateFormats: false, addUsedSchema: false });
+}
+
+export class ArgumentValidators {
+  /** Replaced together with the cache: ajv keeps every schema it compiled, so only a new instance frees them. */
+  private ajv = newAjv();
   private readonly cache = new Map<string, ValidateFunction | null>();
   private readonly maxEntries: number;
 
@@ -26,7 +32,10 @@ export class ArgumentValidators {
     let validate = this.cache.get(hash);
     if (validate === undefined) {
       validate = this.compile(hash, inputSchema);
-      if (this.cache.size >= this.maxEntries) this.cache.clear();
+      if (this.cache.size >= this.maxEntries) {
+        this.cache.clear();
+        this.ajv = newAjv();
+      }
       this.cache.set(hash, validate);
     }
     // A schema ajv cannot compile is left to the backend to enforce; refusing every call would be worse.
@@ -41,7 +50,7 @@ export class ArgumentValidators {
   private compile(hash: string, inputSchema: unknown): ValidateFunction | null {
     if (typeof inputSchema !== "object" || inputSchema === null) return null;
     try {
-      const { $schema: _ignored, ...schema } = inputSchema as Record<string, unknown>;
+      const { $schema: _dialect, $id: _id, ...schema } = inputSchema as Record<string, unknown>;
       return this.ajv.compile(schema);
     } catch (error) {
       log.warn({ hash, err: (error as Error).message }, "tool inputSchema does not compile; arguments go unchecked");

@@ -29,6 +29,11 @@ export interface BackendEventsDeps {
   table: () => RoutingTable;
   onCatalogChanged: (server: string, kinds: CatalogKind[]) => void;
   onStateChanged: (server: string, state: BackendState, detail: string | undefined) => void;
+  /**
+   * `serve --stdio`: exactly one client exists for the process's life, so a request no call explains is still
+   * its own. Over HTTP that guess could hand one agent's sampling to another, so it is refused.
+   */
+  soleClient: boolean;
 }
 
 const CLIENT_CAPABILITY_FOR: Record<string, "sampling" | "elicitation" | "roots"> = {
@@ -42,9 +47,9 @@ export function createBackendHooks(deps: BackendEventsDeps): BackendHooks {
     onNotification(server, message, owner) {
       switch (message.method) {
         case Method.Progress:
-          return deliverProgress(deps, message);
+          return deliverProgress(deps, server, message);
         case Method.Message:
-          return deliverLog(deps, server, message, owner as InflightCall | undefined);
+          return deliverLog(server, message, owner as InflightCall | undefined);
         case Method.ResourceUpdated:
           return deliverResourceUpdate(deps, server, message);
         case Method.Cancelled:
@@ -68,28 +73,28 @@ function deliverToCall(call: InflightCall, message: JsonRpcMessage): boolean {
   return call.stream.send(message) || call.session.sendStandalone(message);
 }
 
-function deliverProgress(deps: BackendEventsDeps, message: JsonRpcNotification): void {
-  const call = deps.inflight.byUpstreamProgressToken(message.params?.progressToken);
+function deliverProgress(deps: BackendEventsDeps, server: string, message: JsonRpcNotification): void {
+  const call = deps.inflight.byUpstreamProgressToken(server, message.params?.progressToken);
   if (call === undefined) return; // the call already finished; late progress is meaningless
   deliverToCall(call, { ...message, params: { ...message.params, progressToken: call.clientProgressToken } });
 }
 
 /**
- * Log messages go to the caller when the transport can tell who that is. Otherwise only to clients that opted in
- * with logging/setLevel: a shared backend's unattributed logs may mention other agents' work.
+ * Log messages go only to the client whose call they belong to, when the transport can tell (Streamable HTTP
+ * sends them on that call's stream), at or above the level that client set. A shared backend's other log lines
+ * may describe any agent's work, so they stay in the gateway's own logs (debug) and reach no client.
  */
-function deliverLog(deps: BackendEventsDeps, server: string, message: JsonRpcNotification, owner: InflightCall | undefined): void {
-  const level = message.params?.level;
-  const rank = typeof level === "string" ? LOG_LEVELS.indexOf(level as (typeof LOG_LEVELS)[number]) : -1;
-  const upstreamLogger = message.params?.logger;
-  const tagged = { ...message, params: { ...message.params, logger: typeof upstreamLogger === "string" ? `${server}/${upstreamLogger}` : server } };
-  const wants = (session: ClientSession): boolean =>
-    session.logLevel === undefined ? owner !== undefined : rank >= LOG_LEVELS.indexOf(session.logLevel);
-  if (owner !== undefined) {
-    if (wants(owner.session)) deliverToCall(owner, tagged);
+function deliverLog(server: string, message: JsonRpcNotification, owner: InflightCall | undefined): void {
+  if (owner === undefined) {
+    log.debug({ server }, "backend log message with no owning call kept from clients");
     return;
   }
-  for (const session of deps.sessions.values()) if (session.logLevel !== undefined && wants(session)) session.sendStandalone(tagged);
+  const level = message.params?.level;
+  const rank = typeof level === "string" ? LOG_LEVELS.indexOf(level as (typeof LOG_LEVELS)[number]) : -1;
+  const threshold = owner.session.logLevel === undefined ? 0 : LOG_LEVELS.indexOf(owner.session.logLevel);
+  if (rank < threshold) return;
+  const upstreamLogger = message.params?.logger;
+  deliverToCall(owner, { ...message, params: { ...message.params, logger: typeof upstreamLogger === "string" ? `${server}/${upstreamLogger}` : server } });
 }
 
 function deliverResourceUpdate(deps: BackendEventsDeps, server: string, message: JsonRpcNotification): void {
@@ -111,7 +116,7 @@ async function forwardServerRequest(
   let session: ClientSession | undefined;
   if (sessionIds.size === 1) {
     session = owners[0]!.session;
-  } else if (sessionIds.size === 0 && deps.sessions.size === 1) {
+  } else if (sessionIds.size === 0 && deps.soleClient && deps.sessions.size === 1) {
     session = deps.sessions.values().next().value;
   } else {
     // Guessing would hand one agent's sampling or elicitation to another agent: refuse instead.

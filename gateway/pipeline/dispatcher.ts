@@ -21,6 +21,7 @@ import {
 import { paginate, type RoutingTable } from "../routing/index.ts";
 import type { ClientSession, SessionStore } from "../session/index.ts";
 import type { Backend } from "../upstream/index.ts";
+import type { AgentIdentity } from "../identity/index.ts";
 import { ArgumentValidators } from "./arguments.ts";
 import { InflightCalls, type RelatedStream } from "./inflight.ts";
 import { ResourceSubscriptions } from "./subscriptions.ts";
@@ -33,6 +34,8 @@ export interface DispatcherDeps {
   table: () => RoutingTable;
   sessions: SessionStore;
   pageSize: () => number;
+  /** A gateway-signed assertion for servers configured with `identity: assertion`; undefined for the rest. */
+  assertionFor?: (server: string, agent: AgentIdentity) => Promise<string> | undefined;
 }
 
 type Handler = (session: ClientSession, request: JsonRpcRequest, stream: RelatedStream) => Promise<JsonObject>;
@@ -93,9 +96,9 @@ export class Dispatcher {
         const reason = typeof message.params?.reason === "string" ? message.params.reason : "cancelled by the client";
         this.inflight.find(session.id, requestId)?.controller.abort(reason);
       }
-    } else if (message.method === Method.RootsListChanged) {
-      for (const backend of this.deps.backends().values()) if (backend.state === "ready") backend.notify(message.method);
     }
+    // roots/list_changed is deliberately not forwarded: backends are shared, and one agent's roots must not
+    // become every agent's sandbox. Servers with `roots: true` ask the calling client during a call instead.
   }
 
   handleResponse(session: ClientSession, response: JsonRpcResponse): void {
@@ -158,24 +161,31 @@ export class Dispatcher {
   private async subscribe(session: ClientSession, request: JsonRpcRequest): Promise<JsonObject> {
     const { uri, route } = this.resourceRoute(request);
     const backend = this.requireBackend(route.server);
-    if (!this.subscriptions.subscribersOf(route.server, route.originalUri).has(session.id)) {
-      const first = this.subscriptions.add(route.server, route.originalUri, session.id, uri);
-      if (first) {
-        try {
-          await backend.request(Method.ResourcesSubscribe, { uri: route.originalUri });
-        } catch (error) {
-          this.subscriptions.remove(route.server, route.originalUri, session.id);
-          throw error;
-        }
-      }
+    const { server, originalUri } = route;
+    if (this.subscriptions.subscribersOf(server, originalUri).has(session.id)) return {};
+    const first = this.subscriptions.add(server, originalUri, session.id, uri);
+    const upstream = first ? backend.request(Method.ResourcesSubscribe, { uri: originalUri }) : this.subscriptions.pendingFor(server, originalUri);
+    if (first) this.subscriptions.track(server, originalUri, upstream!);
+    try {
+      await upstream;
+    } catch (error) {
+      this.subscriptions.remove(server, originalUri, session.id);
+      throw error;
     }
-    session.subscriptions.add(uri);
     return {};
   }
 
+  /** After a backend restarts it knows no subscriptions; renew those clients still hold. */
+  resubscribe(server: string, backend: Backend): void {
+    for (const uri of this.subscriptions.urisOf(server)) {
+      backend.request(Method.ResourcesSubscribe, { uri }).catch((error: unknown) => {
+        log.warn({ server, uri, err: (error as Error).message }, "could not renew a resource subscription");
+      });
+    }
+  }
+
   private async unsubscribe(session: ClientSession, request: JsonRpcRequest): Promise<JsonObject> {
-    const { uri, route } = this.resourceRoute(request);
-    session.subscriptions.delete(uri);
+    const { route } = this.resourceRoute(request);
     if (this.subscriptions.remove(route.server, route.originalUri, session.id)) {
       await this.requireBackend(route.server).request(Method.ResourcesUnsubscribe, { uri: route.originalUri });
     }
@@ -253,11 +263,16 @@ export class Dispatcher {
   ): Promise<JsonObject> {
     const backend = this.requireBackend(server);
     const meta = asObject(params._meta);
-    const call = this.inflight.begin(session, request.id, stream, meta?.progressToken);
+    if (this.inflight.find(session.id, request.id) !== undefined) {
+      throw new JsonRpcError(ErrorCode.InvalidRequest, `request id ${JSON.stringify(request.id)} is already in use by a call in flight`);
+    }
+    const call = this.inflight.begin(session, server, request.id, stream, meta?.progressToken);
     const upstreamParams =
       call.upstreamProgressToken === undefined ? params : { ...params, _meta: { ...meta, progressToken: call.upstreamProgressToken } };
     try {
-      return await backend.request(method, upstreamParams, { owner: call, signal: call.controller.signal });
+      const pendingAssertion = this.deps.assertionFor?.(server, session.identity);
+      const options = { owner: call, signal: call.controller.signal, ...(pendingAssertion ? { assertion: await pendingAssertion } : {}) };
+      return await backend.request(method, upstreamParams, options);
     } finally {
       this.inflight.end(call);
     }

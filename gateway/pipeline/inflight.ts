@@ -3,6 +3,7 @@
  * backend, so client request ids and progress tokens are rewritten on the way up and mapped back on the way down;
  * this is where those mappings live, for exactly as long as the call does.
  */
+import { randomUUID } from "node:crypto";
 import type { JsonRpcId, JsonRpcMessage } from "../protocol/index.ts";
 import type { ClientSession } from "../session/index.ts";
 import type { CallOwner } from "../upstream/index.ts";
@@ -15,6 +16,8 @@ export interface RelatedStream {
 
 export interface InflightCall extends CallOwner {
   readonly sessionId: string;
+  /** The backend the call went to: only it may report progress on the call's token. */
+  readonly server: string;
   readonly session: ClientSession;
   readonly clientRequestId: JsonRpcId;
   readonly stream: RelatedStream;
@@ -33,18 +36,21 @@ export class InflightCalls {
     return this.calls.size;
   }
 
-  begin(session: ClientSession, clientRequestId: JsonRpcId, stream: RelatedStream, clientProgressToken: unknown): InflightCall {
+  begin(session: ClientSession, server: string, clientRequestId: JsonRpcId, stream: RelatedStream, clientProgressToken: unknown): InflightCall {
     const hasToken = typeof clientProgressToken === "string" || typeof clientProgressToken === "number";
     const call: InflightCall = {
       sessionId: session.id,
+      server,
       session,
       clientRequestId,
       stream,
       controller: new AbortController(),
       clientProgressToken: hasToken ? clientProgressToken : undefined,
-      upstreamProgressToken: hasToken ? `gatehouse-progress-${++this.nextToken}` : undefined,
+      // Unguessable, so a backend cannot aim progress at calls it does not serve (it is also checked by server).
+      upstreamProgressToken: hasToken ? `gatehouse-progress-${++this.nextToken}-${randomUUID()}` : undefined,
     };
     this.calls.set(key(session.id, clientRequestId), call);
+    session.activeCalls++;
     if (call.upstreamProgressToken !== undefined) this.byProgressToken.set(call.upstreamProgressToken, call);
     return call;
   }
@@ -52,6 +58,8 @@ export class InflightCalls {
   end(call: InflightCall): void {
     const k = key(call.sessionId, call.clientRequestId);
     if (this.calls.get(k) === call) this.calls.delete(k);
+    call.session.activeCalls--;
+    call.session.touch();
     if (call.upstreamProgressToken !== undefined) this.byProgressToken.delete(call.upstreamProgressToken);
     if (this.calls.size === 0 && this.drainWaiters.length > 0) {
       const waiters = this.drainWaiters;
@@ -64,8 +72,9 @@ export class InflightCalls {
     return this.calls.get(key(sessionId, clientRequestId));
   }
 
-  byUpstreamProgressToken(token: unknown): InflightCall | undefined {
-    return typeof token === "string" ? this.byProgressToken.get(token) : undefined;
+  byUpstreamProgressToken(server: string, token: unknown): InflightCall | undefined {
+    const call = typeof token === "string" ? this.byProgressToken.get(token) : undefined;
+    return call?.server === server ? call : undefined;
   }
 
   abortSession(sessionId: string, reason: string): void {

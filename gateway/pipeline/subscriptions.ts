@@ -4,6 +4,27 @@
  */
 export class ResourceSubscriptions {
   private readonly subscribers = new Map<string, Map<string, string>>();
+  /** The backend subscribe in flight per URI: later subscribers wait on it rather than answer early. */
+  private readonly pending = new Map<string, Promise<unknown>>();
+
+  pendingFor(server: string, originalUri: string): Promise<unknown> | undefined {
+    return this.pending.get(key(server, originalUri));
+  }
+
+  track(server: string, originalUri: string, upstream: Promise<unknown>): void {
+    const k = key(server, originalUri);
+    const settled = upstream.finally(() => {
+      if (this.pending.get(k) === settled) this.pending.delete(k);
+    });
+    settled.catch(() => {});
+    this.pending.set(k, settled);
+  }
+
+  /** Every URI of this server that some client holds a subscription to. */
+  urisOf(server: string): string[] {
+    const prefix = `${server}\u0000`;
+    return [...this.subscribers.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+  }
 
   /** Returns true when this is the first subscriber, i.e. the backend must be asked to subscribe. */
   add(server: string, originalUri: string, sessionId: string, exposedUri: string): boolean {

@@ -1,2 +1,2 @@
-export { ClientSession, newSessionId, type OutboundChannel } from "./session.ts";
+export { ClientSession, newSessionId, principalOf, type OutboundChannel } from "./session.ts";
 export { MemorySessionStore, type SessionStore } from "./store.ts";

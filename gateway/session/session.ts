@@ -16,6 +16,7 @@ import {
   type LogLevel,
   type ProtocolVersion,
 } from "../protocol/index.ts";
+import type { AgentIdentity } from "../identity/index.ts";
 
 /** Where messages go that no open request owns: the GET stream over HTTP, stdout over stdio. */
 export interface OutboundChannel {
@@ -29,6 +30,11 @@ interface PendingClientRequest {
   reject(error: JsonRpcError): void;
 }
 
+/** Who a session belongs to: another identity presenting its id gets 404, as if it did not exist. */
+export function principalOf(identity: AgentIdentity): string {
+  return `${identity.issuer}\u0000${identity.subject}`;
+}
+
 /** 128 bits from the CSPRNG, base64url: unguessable, header-safe, visible ASCII as the spec requires. */
 export function newSessionId(): string {
   return randomBytes(16).toString("base64url");
@@ -39,11 +45,14 @@ export class ClientSession {
   readonly protocolVersion: ProtocolVersion;
   readonly clientInfo: Implementation | undefined;
   readonly clientCapabilities: ClientCapabilities;
+  readonly principal: string;
+  /** The identity of the latest request (same principal; a refreshed token may carry new scopes or expiry). */
+  identity: AgentIdentity;
   readonly createdAt = Date.now();
   lastSeenAt = Date.now();
   logLevel: LogLevel | undefined;
-  /** Exposed resource URIs this client subscribed to. */
-  readonly subscriptions = new Set<string>();
+  /** Calls in flight: a session busy with a long call is not idle, whatever lastSeenAt says. */
+  activeCalls = 0;
   private standalone: OutboundChannel | undefined;
   private readonly pending = new Map<JsonRpcId, PendingClientRequest>();
   private nextRequestId = 0;
@@ -52,9 +61,12 @@ export class ClientSession {
   constructor(init: {
     id?: string;
     protocolVersion: ProtocolVersion;
+    identity: AgentIdentity;
     clientInfo?: Implementation | undefined;
     clientCapabilities?: ClientCapabilities | undefined;
   }) {
+    this.identity = init.identity;
+    this.principal = principalOf(init.identity);
     this.id = init.id ?? newSessionId();
     this.protocolVersion = init.protocolVersion;
     this.clientInfo = init.clientInfo;
@@ -67,6 +79,13 @@ export class ClientSession {
 
   get hasStandaloneChannel(): boolean {
     return this.standalone !== undefined;
+  }
+
+  /** True when `identity` is the session's owner (and then adopts its fresher token claims). */
+  admits(identity: AgentIdentity): boolean {
+    if (principalOf(identity) !== this.principal) return false;
+    this.identity = identity;
+    return true;
   }
 
   touch(): void {

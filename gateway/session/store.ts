@@ -53,7 +53,7 @@ export class MemorySessionStore implements SessionStore {
   reapIdle(idleTimeoutMs: number, now = Date.now()): number {
     let reaped = 0;
     for (const session of [...this.sessions.values()]) {
-      if (!session.hasStandaloneChannel && now - session.lastSeenAt > idleTimeoutMs) {
+      if (!session.hasStandaloneChannel && session.activeCalls === 0 && now - session.lastSeenAt > idleTimeoutMs) {
         this.remove(session.id);
         reaped++;
       }

@@ -27,11 +27,19 @@ import { LegacySseTransport } from "./sse-transport.ts";
 import type { Backend, BackendCatalog, BackendHooks, BackendState, CallOptions } from "./types.ts";
 
 /** What the gateway offers every backend: it relays these to whichever client the request belongs to. */
+/**
+ * What the gateway offers a backend. Roots only where the config says `roots: true`: a shared backend usually
+ * treats roots as its own global state (server-filesystem makes them its sandbox), so one agent's roots must not
+ * reach it unless the operator knows the server asks per call.
+ */
 export const CLIENT_CAPABILITIES: ClientCapabilities = {
   sampling: {},
   elicitation: { form: {}, url: {} },
-  roots: { listChanged: true },
 };
+
+export function clientCapabilitiesFor(config: ServerConfig): ClientCapabilities {
+  return config.roots ? { ...CLIENT_CAPABILITIES, roots: {} } : CLIENT_CAPABILITIES;
+}
 
 export interface BackendOptions {
   /** Folder of the config file: stdio `cwd` resolves against it, and it is the default cwd. */
@@ -193,7 +201,7 @@ export class SupervisedBackend implements Backend {
     const clientInfo = this.options.clientInfo ?? { name: "gatehouse", version: "0.0.0" };
     const result = await peer.request(
       Method.Initialize,
-      { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: CLIENT_CAPABILITIES, clientInfo },
+      { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: clientCapabilitiesFor(this.config), clientInfo },
       { timeoutMs: this.config.timeoutMs },
     );
     const version = result.protocolVersion;

@@ -23,7 +23,7 @@ describe.each(cases)("server-everything over $transport", ({ transport, exactOwn
   let backend: Backend;
 
   beforeAll(async () => {
-    const common = { name: "everything", timeoutMs: 10_000, required: true, identity: "none" as const };
+    const common = { name: "everything", timeoutMs: 10_000, required: true, identity: "none" as const, roots: true };
     let config: ServerConfig;
     if (transport === "stdio") {
       config = { ...common, transport, command: "node", args: everythingStdioArgs, env: {} };

@@ -13,7 +13,7 @@ const started: Backend[] = [];
 
 function flaky(hooks: RecordingHooks, config: Partial<StdioServerConfig> = {}, options: Partial<BackendOptions> = {}): Backend {
   const backend = createBackend(
-    { name: "flaky", transport: "stdio", command: "node", args: [fixture], env: {}, timeoutMs: 5_000, required: true, identity: "none", ...config },
+    { name: "flaky", transport: "stdio", command: "node", args: [fixture], env: {}, timeoutMs: 5_000, required: true, identity: "none", roots: false, ...config },
     hooks,
     { configDir: repoRoot, backoff: { baseMs: 10, capMs: 100 }, ...options },
   );
@@ -43,7 +43,7 @@ describe("stdio backend, shared fixture", () => {
 
   beforeAll(async () => {
     backend = createBackend(
-      { name: "flaky", transport: "stdio", command: "node", args: [fixture, "--resources", "--name", "shared"], env: {}, timeoutMs: 5_000, required: true, identity: "none" },
+      { name: "flaky", transport: "stdio", command: "node", args: [fixture, "--resources", "--name", "shared"], env: {}, timeoutMs: 5_000, required: true, identity: "none", roots: false },
       hooks,
       { configDir: repoRoot },
     );
@@ -191,7 +191,7 @@ describe("stdio backend lifecycle", () => {
     const backend = flaky(new RecordingHooks(), { args: [fixture, "--page-size", "2", "--tools", "7", "--resources"] });
     await backend.start();
     const names = backend.catalog.tools.map((tool) => tool.name);
-    expect(names).toHaveLength(12 + 7);
+    expect(names).toHaveLength(13 + 7);
     expect(new Set(names).size).toBe(names.length);
     expect(names).toContain("t6");
     expect(backend.catalog.resources).toHaveLength(2);

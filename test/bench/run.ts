@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { spawnChild, waitForOutput, type Child } from "../helpers/processes.ts";
+import { benchVerify } from "../../gateway/identity/index.ts";
 import { callBody, openSession, sampleLatency, sampleLatencyInterleaved, throughput } from "./load.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -106,6 +107,11 @@ async function main(): Promise<void> {
   rows.push({ metric: `tools/list first page (100 of ${SERVERS * TOOLS}) p50 / p99 (µs)`, gateway: `${fmt(firstPage.p50us)} / ${fmt(firstPage.p99us)}` });
   const walk = await fullWalk(gateway, gatewayHeaders, 50);
   rows.push({ metric: `tools/list all ${walk.tools} tools in ${walk.pages} pages, p50 (µs)`, gateway: fmt(walk.p50us) });
+
+  // Token verification in-process (the load generator's core): a fresh token pays the signature check.
+  const verify = await benchVerify();
+  rows.push({ metric: "token verification, ES256, cold (µs p50)", gateway: fmt(verify.coldMicros, 1) });
+  rows.push({ metric: "token verification, cached by token hash (µs p50)", gateway: fmt(verify.cachedMicros, 1) });
 
   // RSS per idle session, on a fresh gateway: the one above has a heap grown by the load tests.
   const fresh = spawnChild(process.execPath, [`${ROOT}gateway/cli/main.ts`, "serve", "--config", config, "--port", "0"], { env: { GATEHOUSE_LOG_LEVEL: "warn" } });

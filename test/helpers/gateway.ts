@@ -29,9 +29,10 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
+/** A config without an identity section runs with insecureNoAuth, as `serve --insecure-no-auth` would. */
 export async function startGateway(config: ResolvedConfig | string): Promise<RunningGateway> {
   const resolved = typeof config === "string" ? configFrom(config) : config;
-  const gateway = await Gateway.start(resolved, { startupTimeoutMs: 20_000 });
+  const gateway = await Gateway.start(resolved, { startupTimeoutMs: 20_000, insecureNoAuth: resolved.identity === undefined });
   const server = await new Promise<Server>((resolve) => {
     const s = serve({ fetch: gateway.httpApp().fetch, hostname: "127.0.0.1", port: 0 }, () => resolve(s as Server)) as Server;
   });
@@ -49,9 +50,10 @@ export async function startGateway(config: ResolvedConfig | string): Promise<Run
 
 export type ClientCapabilitiesInit = ConstructorParameters<typeof Client>[1];
 
-export async function connectClient(url: string, name = "test-client", options: ClientCapabilitiesInit = {}): Promise<Client> {
+export async function connectClient(url: string, name = "test-client", options: ClientCapabilitiesInit = {}, token?: string): Promise<Client> {
   const client = new Client({ name, version: "1.0.0" }, options);
-  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  const requestInit = token === undefined ? undefined : { headers: { authorization: `Bearer ${token}` } };
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), requestInit === undefined ? undefined : { requestInit }));
   return client;
 }
 

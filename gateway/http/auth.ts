@@ -1,0 +1,64 @@
+/**
+ * Bearer authentication on /mcp, per RFC 6750 and the MCP authorization spec: the token comes only from the
+ * Authorization header, every request is verified (the identity stage caches by token hash), and failures answer
+ * 401/403 with a WWW-Authenticate header that points at the RFC 9728 metadata.
+ */
+import type { Context } from "hono";
+import { AuthError, type AgentIdentity, type Authenticator } from "../identity/index.ts";
+
+export const PROTECTED_RESOURCE_PATH = "/.well-known/oauth-protected-resource";
+
+/** Used only under `serve --insecure-no-auth`: every caller is this one agent. */
+export const ANONYMOUS: AgentIdentity = Object.freeze({
+  agentId: "anonymous",
+  issuer: "insecure-no-auth",
+  subject: "anonymous",
+  scopes: [],
+  claims: {},
+  expiresAt: Number.POSITIVE_INFINITY,
+});
+
+export type AuthOutcome = { identity: AgentIdentity } | { response: Response };
+
+function quoted(value: string): string {
+  return `"${value.replace(/["\\]/g, "")}"`;
+}
+
+export function metadataUrl(c: Context): string {
+  return `${new URL(c.req.url).origin}${PROTECTED_RESOURCE_PATH}/mcp`;
+}
+
+function challenge(c: Context, status: 401 | 403, error?: AuthError): Response {
+  const parts = [`resource_metadata=${quoted(metadataUrl(c))}`];
+  if (error !== undefined) {
+    parts.push(`error=${quoted(error.error)}`, `error_description=${quoted(error.description)}`);
+    if (error.error === "insufficient_scope" && error.missingScopes.length > 0) parts.push(`scope=${quoted(error.missingScopes.join(" "))}`);
+  }
+  const body = { error: error?.error ?? "unauthorized", error_description: error?.description ?? "a bearer token is required" };
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", "www-authenticate": `Bearer ${parts.join(", ")}` },
+  });
+}
+
+export function createAuth(authenticator: Authenticator | undefined): (c: Context) => Promise<AuthOutcome> {
+  return async (c) => {
+    // A token in a URL ends up in logs and proxies' caches: refuse it even before looking at the header.
+    if (new URL(c.req.url).searchParams.has("access_token")) {
+      return { response: challenge(c, 401, new AuthError(401, "invalid_request", "tokens are accepted only in the Authorization header")) };
+    }
+    if (authenticator === undefined) return { identity: ANONYMOUS };
+    const header = c.req.header("authorization");
+    if (header === undefined) return { response: challenge(c, 401) };
+    const match = /^Bearer[ ]+([^ ]+)[ ]*$/i.exec(header);
+    if (match === null) {
+      return { response: challenge(c, 401, new AuthError(401, "invalid_request", "the Authorization header must be: Bearer <token>")) };
+    }
+    try {
+      return { identity: await authenticator.verify(match[1]!) };
+    } catch (error) {
+      if (error instanceof AuthError) return { response: challenge(c, error.status === 403 ? 403 : 401, error) };
+      return { response: challenge(c, 401, new AuthError(401, "invalid_token", "the token could not be verified")) };
+    }
+  };
+}
