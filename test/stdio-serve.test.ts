@@ -55,3 +55,50 @@ describe("serve --stdio", () => {
     expect(stderr).toMatch(/"server":"flaky".*"msg":"backend ready"/);
   });
 });
+
+describe("serve --stdio with identity", () => {
+  const CLI = `${ROOT}gateway/cli/main.ts`;
+  const setup = async () => {
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { ensureDevIssuer, mintDevToken } = await import("../gateway/identity/index.ts");
+    const dir = mkdtempSync(join(tmpdir(), "gatehouse-stdio-id-"));
+    const dev = await ensureDevIssuer(dir);
+    const config = join(dir, "gatehouse.yaml");
+    writeFileSync(
+      config,
+      `dataDir: ${dir}\nidentity:\n  audience: stdio-test\n  issuers:\n    - { name: dev, kind: static, issuer: gatehouse-dev, jwksFile: "${dev.jwksFile}" }\n` +
+        `servers:\n  - { name: flaky, transport: stdio, command: node, args: ["${FLAKY}"], identity: assertion }\n`,
+    );
+    const token = await mintDevToken({ dataDir: dir, issuer: "gatehouse-dev", audience: "stdio-test", agent: "desktop-agent", scopes: [], ttlSeconds: 600 });
+    return { config, token };
+  };
+
+  it("takes the agent's token from GATEHOUSE_TOKEN, and backends see that agent in their assertion", async () => {
+    const { config, token } = await setup();
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [CLI, "serve", "--stdio", "--config", config],
+      env: { ...(process.env as Record<string, string>), GATEHOUSE_TOKEN: token },
+    });
+    const c = new Client({ name: "stdio-id", version: "1" });
+    await c.connect(transport);
+    const result = await c.callTool({ name: "whoami", arguments: {} });
+    const meta = JSON.parse((result.content as Array<{ text: string }>)[0]!.text) as Record<string, string>;
+    const payload = JSON.parse(Buffer.from(meta["io.gatehouse/identity"]!.split(".")[1]!, "base64url").toString("utf8"));
+    expect(payload.sub).toBe("desktop-agent");
+    await c.close();
+  });
+
+  it("refuses to start without a token, or with a bad one, saying why", async () => {
+    const { config } = await setup();
+    const { spawnSync } = await import("node:child_process");
+    const env = { ...process.env } as Record<string, string>;
+    delete env.GATEHOUSE_TOKEN;
+    const missing = spawnSync(process.execPath, [CLI, "serve", "--stdio", "--config", config], { encoding: "utf8", env, input: "", timeout: 20_000 });
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/set GATEHOUSE_TOKEN/);
+    const bad = spawnSync(process.execPath, [CLI, "serve", "--stdio", "--config", config], { encoding: "utf8", env: { ...env, GATEHOUSE_TOKEN: "x.y.z" }, input: "", timeout: 20_000 });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/GATEHOUSE_TOKEN was refused/);
+  });
+});
