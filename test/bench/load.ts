@@ -7,16 +7,17 @@ import { Pool } from "undici";
 
 export const MCP_HEADERS = { "content-type": "application/json", accept: "application/json, text/event-stream" } as const;
 
-export async function openSession(url: string, protocolVersion = "2025-11-25"): Promise<Record<string, string>> {
+export async function openSession(url: string, protocolVersion = "2025-11-25", token?: string): Promise<Record<string, string>> {
+  const auth: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
   const response = await fetch(url, {
     method: "POST",
-    headers: MCP_HEADERS,
+    headers: { ...MCP_HEADERS, ...auth },
     body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion, capabilities: {}, clientInfo: { name: "bench", version: "1" } } }),
   });
   if (response.status !== 200) throw new Error(`initialize at ${url} answered ${response.status}: ${await response.text()}`);
   await response.text();
   const session = response.headers.get("mcp-session-id");
-  const headers: Record<string, string> = { ...MCP_HEADERS, "mcp-protocol-version": protocolVersion };
+  const headers: Record<string, string> = { ...MCP_HEADERS, ...auth, "mcp-protocol-version": protocolVersion };
   if (session) headers["mcp-session-id"] = session;
   await fetch(url, { method: "POST", headers, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) }).then((r) => r.text());
   return headers;

@@ -17,9 +17,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { spawnChild, waitForOutput, type Child } from "../helpers/processes.ts";
-import { benchVerify } from "../../gateway/identity/index.ts";
+import { benchVerify, ensureDevIssuer, mintDevToken } from "../../gateway/identity/index.ts";
+import { configureLogging } from "../../gateway/log.ts";
 import { callBody, openSession, sampleLatency, sampleLatencyInterleaved, throughput } from "./load.ts";
 
+configureLogging({ level: process.env.GATEHOUSE_LOG_LEVEL ?? "warn" });
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const SERVERS = 50;
 const TOOLS = 40;
@@ -62,7 +64,11 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "gatehouse-bench-"));
   const config = join(dir, "bench.yaml");
   const servers = Array.from({ length: SERVERS }, (_, i) => `  - { name: s${i}, transport: http, url: "${base}/s/${i}/mcp" }`).join("\n");
-  writeFileSync(config, `http: { pageSize: 100, sessionIdleTimeoutMs: 3600000 }\nservers:\n${servers}\n`);
+  // The gateway verifies a real token on every request, as in production (the verified token is cached).
+  const dev = await ensureDevIssuer(dir);
+  const identity = `identity:\n  audience: bench\n  issuers:\n    - { name: dev, kind: static, issuer: gatehouse-dev, jwksFile: "${dev.jwksFile}" }\n`;
+  writeFileSync(config, `dataDir: ${dir}\n${identity}http: { pageSize: 100, sessionIdleTimeoutMs: 3600000 }\nservers:\n${servers}\n`);
+  const token = await mintDevToken({ dataDir: dir, issuer: "gatehouse-dev", audience: "bench", agent: "bench-agent", scopes: [], ttlSeconds: 3600 });
   const gatewayChild = spawnChild(process.execPath, [`${ROOT}gateway/cli/main.ts`, "serve", "--config", config, "--port", "0"], {
     env: { GATEHOUSE_LOG_LEVEL: "warn" },
   });
@@ -76,7 +82,7 @@ async function main(): Promise<void> {
 
   // tools/call: latency (one connection, interleaved) and throughput (32 connections).
   const directHeaders = await openSession(direct);
-  const gatewayHeaders = await openSession(gateway);
+  const gatewayHeaders = await openSession(gateway, "2025-11-25", token);
   const passthroughHeaders = await openSession(passthrough);
   const [directLatency, passLatency, gatewayLatency] = await sampleLatencyInterleaved(
     [
@@ -118,10 +124,10 @@ async function main(): Promise<void> {
   children.push(fresh);
   pin(fresh.process.pid!, 1);
   const freshUrl = (await waitForOutput(fresh, /Gatehouse listening on (http:\/\/\S+)/, 60_000))[1]!;
-  await openSessions(freshUrl, 100, 8); // warm the code paths so that the delta is sessions, not JIT and buffers
+  await openSessions(freshUrl, 100, 8, token); // warm the code paths so that the delta is sessions, not JIT and buffers
   await new Promise((r) => setTimeout(r, 500));
   const before = rssKiB(fresh.process.pid!);
-  await openSessions(freshUrl, SESSIONS, 32);
+  await openSessions(freshUrl, SESSIONS, 32, token);
   await new Promise((r) => setTimeout(r, 500));
   const after = rssKiB(fresh.process.pid!);
   rows.push({ metric: `RSS per idle session at ${SESSIONS} sessions (KiB)`, gateway: fmt((after - before) / SESSIONS, 2), target: "reported", verdict: `${fmt(before / 1024)} → ${fmt(after / 1024)} MiB` });
@@ -152,12 +158,12 @@ async function fullWalk(url: string, headers: Record<string, string>, rounds: nu
   return { p50us: times[Math.floor(times.length / 2)]!, pages, tools };
 }
 
-async function openSessions(url: string, count: number, concurrency: number): Promise<void> {
+async function openSessions(url: string, count: number, concurrency: number, token: string): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < count) {
       next++;
-      await openSession(url);
+      await openSession(url, "2025-11-25", token);
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
