@@ -44,7 +44,7 @@ function challenge(c: Context, status: 401 | 403, error?: AuthError): Response {
 export function createAuth(authenticator: Authenticator | undefined): (c: Context) => Promise<AuthOutcome> {
   return async (c) => {
     // A token in a URL ends up in logs and proxies' caches: refuse it even before looking at the header.
-    if (new URL(c.req.url).searchParams.has("access_token")) {
+    if (c.req.url.includes("access_token") && new URL(c.req.url).searchParams.has("access_token")) {
       return { response: challenge(c, 401, new AuthError(401, "invalid_request", "tokens are accepted only in the Authorization header")) };
     }
     if (authenticator === undefined) return { identity: ANONYMOUS };

@@ -25,12 +25,23 @@ export function isLoopbackHostname(hostname: string): boolean {
   return LOOPBACK_HOSTNAMES.has(hostname) || /^127(\.\d{1,3}){3}$/.test(hostname);
 }
 
-function hostnameOf(hostHeader: string): string {
-  try {
-    return new URL(`http://${hostHeader}`).hostname;
-  } catch {
-    return "";
+/** Host headers repeat (one per client, really): remember the answer rather than parse a URL per request. */
+const loopbackHostCache = new Map<string, boolean>();
+
+function isLoopbackHost(hostHeader: string): boolean {
+  let loopback = loopbackHostCache.get(hostHeader);
+  if (loopback === undefined) {
+    let hostname = "";
+    try {
+      hostname = new URL(`http://${hostHeader}`).hostname;
+    } catch {
+      // unparseable: not loopback
+    }
+    loopback = isLoopbackHostname(hostname);
+    if (loopbackHostCache.size > 1_000) loopbackHostCache.clear();
+    loopbackHostCache.set(hostHeader, loopback);
   }
+  return loopback;
 }
 
 /**
@@ -45,7 +56,7 @@ export function checkOrigin(
   allowedOrigins: readonly string[],
   loopbackBind: boolean,
 ): Response | undefined {
-  if (loopbackBind && host !== undefined && !isLoopbackHostname(hostnameOf(host))) {
+  if (loopbackBind && host !== undefined && !isLoopbackHost(host)) {
     return errorResponse(403, ErrorCode.InvalidRequest, `Forbidden: host ${JSON.stringify(host)} is not this gateway's loopback address`);
   }
   if (origin === undefined || allowedOrigins.includes(origin)) return undefined;

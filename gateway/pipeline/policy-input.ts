@@ -1,0 +1,71 @@
+/**
+ * The policy input document, version 1 (policies/README.md is its reference). Built here because only the
+ * pipeline sees identity, session, route and arguments together. The WASM SDK has no clock, so time is passed in.
+ */
+import type { JsonObject } from "../protocol/index.ts";
+import type { AgentIdentity } from "../identity/index.ts";
+import type { ClientSession } from "../session/index.ts";
+import type { ToolRoute } from "../routing/index.ts";
+import { GATEWAY_INFO } from "./initialize.ts";
+
+export interface PolicyRequest {
+  method: string;
+  server: string;
+  tool?: string;
+  uri?: string;
+  prompt?: string;
+  arguments?: JsonObject;
+}
+
+export interface PolicyInput {
+  version: 1;
+  identity: {
+    agentId: string;
+    issuer: string;
+    subject: string;
+    trustDomain?: string;
+    namespace?: string;
+    serviceAccount?: string;
+    scopes: readonly string[];
+    claims: Readonly<Record<string, unknown>>;
+  };
+  request: PolicyRequest;
+  tool?: { annotations: Record<string, unknown>; hash: string };
+  session: { id: string; clientInfo: { name?: string; version?: string }; protocolVersion: string };
+  time: { now_ns: number; rfc3339: string };
+  gateway: { version: string; replica: string };
+}
+
+const REPLICA = process.env.HOSTNAME ?? "local";
+
+function identityOf(identity: AgentIdentity): PolicyInput["identity"] {
+  const out: PolicyInput["identity"] = {
+    agentId: identity.agentId,
+    issuer: identity.issuer,
+    subject: identity.subject,
+    scopes: identity.scopes,
+    claims: identity.claims,
+  };
+  if (identity.trustDomain !== undefined) out.trustDomain = identity.trustDomain;
+  if (identity.namespace !== undefined) out.namespace = identity.namespace;
+  if (identity.serviceAccount !== undefined) out.serviceAccount = identity.serviceAccount;
+  return out;
+}
+
+export function policyInput(session: ClientSession, request: PolicyRequest, tool?: ToolRoute, now = Date.now()): PolicyInput {
+  const input: PolicyInput = {
+    version: 1,
+    identity: identityOf(session.identity),
+    request,
+    session: {
+      id: session.id,
+      clientInfo: { name: session.clientInfo?.name, version: session.clientInfo?.version },
+      protocolVersion: session.protocolVersion,
+    },
+    // now_ns loses sub-millisecond precision as a JSON number, which policies comparing times do not need.
+    time: { now_ns: now * 1_000_000, rfc3339: new Date(now).toISOString() },
+    gateway: { version: GATEWAY_INFO.version, replica: REPLICA },
+  };
+  if (tool !== undefined) input.tool = { annotations: (tool.definition.annotations ?? {}) as Record<string, unknown>, hash: tool.hash };
+  return input;
+}
