@@ -2,6 +2,7 @@
 # Installs everything Gatehouse needs on a fresh machine, and nothing twice. Safe to re-run.
 #   - npm dependencies (Node 24 arrives as the `node` devDependency; see README "Install scripts")
 #   - a Python venv with the `mcp` SDK, for the interoperability tests
+#   - a pinned `opa` (the Rego compiler that builds the policy WASM), built with Go into .tools/bin
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -9,6 +10,7 @@ TOOLS="$ROOT/.tools"
 mkdir -p "$TOOLS"
 
 PYTHON_MCP_VERSION="2.3.0"
+OPA_VERSION="1.22.2"
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -21,6 +23,32 @@ if [ ! -x "$TOOLS/venv/bin/python" ] || ! "$TOOLS/venv/bin/python" -c "import mc
   step "python venv with mcp==$PYTHON_MCP_VERSION"
   python3 -m venv "$TOOLS/venv"
   "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "mcp==$PYTHON_MCP_VERSION"
+fi
+
+# `go install github.com/open-policy-agent/opa@vX` refuses modules with replace directives, so a throwaway
+# module requires OPA and `go build`s its main package. Cold: ~2 min; Go's module and build caches make re-runs fast.
+opa_is_pinned() { "$1" version 2>/dev/null | grep -qx "Version: $OPA_VERSION"; }
+if ! opa_is_pinned "$TOOLS/bin/opa" && ! { command -v opa >/dev/null && opa_is_pinned opa; }; then
+  step "opa v$OPA_VERSION (go build into .tools/bin)"
+  command -v go >/dev/null || { echo "setup: Go is needed to build opa v$OPA_VERSION (or put opa v$OPA_VERSION on PATH)" >&2; exit 1; }
+  mkdir -p "$TOOLS/bin"
+  OPA_MOD="$(mktemp -d)"
+  (
+    trap 'rm -rf "$OPA_MOD"' EXIT
+    cd "$OPA_MOD"
+    printf 'module gatehouse.local/opa-build\n\ngo 1.26\n\nrequire github.com/open-policy-agent/opa v%s\n' "$OPA_VERSION" > go.mod
+    printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/open-policy-agent/opa"\n' > tools.go
+    go mod tidy 2>tidy.log || { cat tidy.log >&2; exit 1; }
+    go build -o "$TOOLS/bin/opa.tmp" github.com/open-policy-agent/opa
+    mv "$TOOLS/bin/opa.tmp" "$TOOLS/bin/opa"
+  )
+  opa_is_pinned "$TOOLS/bin/opa" || { echo "setup: the built opa does not report version $OPA_VERSION" >&2; exit 1; }
+fi
+
+# The embedded default config serves the shipped policy: build it so `gatehouse serve` works right after setup.
+if [ ! -f policies/dist/bundle.tar.gz ] || [ -n "$(find policies -maxdepth 1 \( -name '*.rego' -o -name 'data.json' \) -newer policies/dist/bundle.tar.gz)" ]; then
+  step "policy bundle (policies/dist/bundle.tar.gz)"
+  bash scripts/policy.sh build >/dev/null
 fi
 
 step "setup done"
