@@ -103,6 +103,30 @@ const identitySchema = z
     });
   });
 
+const bundleSource = z.string().min(1, "a bundle path or http(s) URL is needed");
+
+const policySchema = z.strictObject({
+  /** An OPA bundle built with `opa build -t wasm` (npm run policy:build): a file path or an http(s) URL. */
+  bundle: bundleSource,
+  /** enforce: a deny refuses the call. dry-run: the decision is recorded, and the call goes on. */
+  mode: z.enum(["enforce", "dry-run"]).default("enforce"),
+  /** A candidate bundle evaluated beside the live one; every disagreement is recorded. */
+  shadow: bundleSource.optional(),
+  /** When set, bundles must carry a valid .signatures.json signed by this key. */
+  verify: z
+    .strictObject({
+      keyFile: z.string().min(1),
+      keyId: z.string().optional(),
+      algorithm: z.string().optional(),
+    })
+    .optional(),
+  pollIntervalMs: z.number().int().min(100).default(10_000),
+  /** Over budget is a deny: a policy must stay fast. */
+  timeBudgetMs: z.number().positive().max(1_000).default(5),
+  /** explicit: a denial says so. unknown: it looks like an unknown tool/prompt/resource, hiding its existence. */
+  denyAs: z.enum(["explicit", "unknown"]).default("explicit"),
+});
+
 /** Settings every transport shares. */
 const serverCommon = {
   name: serverName,
@@ -182,6 +206,8 @@ export const configSchema = z
     dataDir: z.string().default(".gatehouse"),
     /** Who the agent is, verified on every request. Absent: `serve` refuses to start unless --insecure-no-auth. */
     identity: identitySchema.optional(),
+    /** Rego compiled to WASM, evaluated in-process on every call and list. Absent: no policy stage. */
+    policy: policySchema.optional(),
     servers: z.array(serverSchema).default([]),
   })
   .superRefine((config, ctx) => {
@@ -209,4 +235,5 @@ export type StdioServerConfig = z.infer<typeof stdioServer>;
 export type HttpServerConfig = z.infer<typeof httpServer>;
 export type NamingConfig = GatewayConfig["naming"];
 export type IdentitySettings = z.infer<typeof identitySchema>;
+export type PolicySettings = z.infer<typeof policySchema>;
 export type IssuerSettings = z.infer<typeof issuerSchema>;
