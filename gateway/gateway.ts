@@ -14,6 +14,7 @@ import { Dispatcher, createBackendHooks, GATEWAY_INFO } from "./pipeline/index.t
 import { createBackend, type Backend, type BackendHooks, type BackendState } from "./upstream/index.ts";
 import { createAuth, createHttpApp, isLoopbackHostname, type Readiness } from "./http/index.ts";
 import { createIdentity, type GatewayIdentity } from "./identity-setup.ts";
+import { startPolicy, type GatewayPolicy } from "./policy-setup.ts";
 import { logger } from "./log.ts";
 
 const log = logger("gateway");
@@ -49,6 +50,7 @@ export class Gateway {
   private reloading: Promise<void> = Promise.resolve();
   private readonly startupTimeoutMs: number;
   readonly identity: GatewayIdentity;
+  private policy: GatewayPolicy | undefined;
 
   private constructor(config: ResolvedConfig, options: GatewayOptions, identity: GatewayIdentity) {
     this.config = config;
@@ -64,6 +66,7 @@ export class Gateway {
       sessions: this.sessions,
       pageSize: () => this.config.http.pageSize,
       assertionFor: (server, agent) => this.assertionFor(server, agent),
+      policy: () => this.policy?.gate,
     });
     this.hooks = createBackendHooks({
       sessions: this.sessions,
@@ -84,11 +87,13 @@ export class Gateway {
     const identity = await createIdentity(config, options.insecureNoAuth === true);
     if ("problems" in identity) throw new GatewayConfigError(identity.problems);
     const gateway = new Gateway(config, options, identity);
+    gateway.policy = await startPolicy(config);
     for (const server of config.servers) gateway.backends.set(server.name, gateway.newBackend(server));
     await gateway.startAll([...gateway.backends.values()]);
     const built = gateway.build(gateway.backends);
     if (!built.ok) {
       await gateway.stopBackends([...gateway.backends.values()]);
+      gateway.policy?.runtime.stop();
       throw new GatewayConfigError(built.errors);
     }
     gateway.table = built.table;
@@ -101,6 +106,11 @@ export class Gateway {
 
   get routingTable(): RoutingTable {
     return this.table;
+  }
+
+  /** The policy runtime, for stats and for tests that reload it. */
+  get policyRuntime() {
+    return this.policy?.runtime;
   }
 
   backend(name: string): Backend | undefined {
@@ -184,6 +194,11 @@ export class Gateway {
     this.backends = candidates;
     this.table = built.table;
     await this.stopBackends(removed);
+    if (!isDeepStrictEqual(previousConfig.policy, next.policy)) {
+      const replaced = this.policy;
+      this.policy = await startPolicy(next);
+      replaced?.runtime.stop();
+    }
     this.broadcastListChanged(ALL_KINDS);
     log.info({ changed }, "config reloaded");
     return { ok: true, changed };
@@ -197,6 +212,7 @@ export class Gateway {
     const drained = await this.dispatcher.inflight.drain(this.config.http.drainTimeoutMs);
     if (!drained) log.warn({ inflight: this.dispatcher.inflight.size }, "drain timed out; abandoning in-flight calls");
     this.sessions.close();
+    this.policy?.runtime.stop();
     await this.stopBackends([...this.backends.values()]);
     return { drained };
   }

@@ -1,6 +1,6 @@
 /**
- * Checks tools/call arguments against the tool's inputSchema before anything leaves the gateway, so that policy
- * sees only well-formed arguments and a bad call never costs a backend round trip.
+ * Checks tools/call arguments against the tool's inputSchema before anything leaves the gateway (after policy,
+ * so a denied agent learns nothing of the schema), so that a bad call never costs a backend round trip.
  *
  * Validators are compiled lazily (ajv compiles at ~1 ms a schema; 2,000 tools at every list_changed would stall)
  * and cached by the definition hash, so a changed tool gets a fresh validator and an unchanged one keeps its own.

@@ -23,6 +23,7 @@ import type { ClientSession, SessionStore } from "../session/index.ts";
 import type { Backend } from "../upstream/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
 import { ArgumentValidators } from "./arguments.ts";
+import { PolicyStage, type PolicyGate } from "./policy-stage.ts";
 import { InflightCalls, type RelatedStream } from "./inflight.ts";
 import { ResourceSubscriptions } from "./subscriptions.ts";
 import { logger } from "../log.ts";
@@ -36,6 +37,8 @@ export interface DispatcherDeps {
   pageSize: () => number;
   /** A gateway-signed assertion for servers configured with `identity: assertion`; undefined for the rest. */
   assertionFor?: (server: string, agent: AgentIdentity) => Promise<string> | undefined;
+  /** The policy stage; undefined when no policy is configured. */
+  policy?: () => PolicyGate | undefined;
 }
 
 type Handler = (session: ClientSession, request: JsonRpcRequest, stream: RelatedStream) => Promise<JsonObject>;
@@ -44,17 +47,19 @@ export class Dispatcher {
   readonly inflight = new InflightCalls();
   readonly subscriptions = new ResourceSubscriptions();
   private readonly validators = new ArgumentValidators();
+  private readonly policy: PolicyStage;
   private readonly deps: DispatcherDeps;
   private readonly handlers: ReadonlyMap<string, Handler>;
   private draining = false;
 
   constructor(deps: DispatcherDeps) {
     this.deps = deps;
+    this.policy = new PolicyStage(() => deps.policy?.(), deps.table);
     this.handlers = new Map<string, Handler>([
       [Method.Ping, async () => ({})],
-      [Method.ToolsList, async (_s, r) => this.list(r, "tools", this.deps.table().tools)],
-      [Method.PromptsList, async (_s, r) => this.list(r, "prompts", this.deps.table().prompts)],
-      [Method.ResourcesList, async (_s, r) => this.list(r, "resources", this.deps.table().resources)],
+      [Method.ToolsList, async (s, r) => this.list(r, "tools", this.policy.visible(s, "tools", this.deps.table().tools))],
+      [Method.PromptsList, async (s, r) => this.list(r, "prompts", this.policy.visible(s, "prompts", this.deps.table().prompts))],
+      [Method.ResourcesList, async (s, r) => this.list(r, "resources", this.policy.visible(s, "resources", this.deps.table().resources))],
       [Method.ResourceTemplatesList, async (_s, r) => this.list(r, "resourceTemplates", this.deps.table().resourceTemplates)],
       [Method.ToolsCall, (s, r, st) => this.callTool(s, r, st)],
       [Method.PromptsGet, (s, r, st) => this.getPrompt(s, r, st)],
@@ -130,6 +135,8 @@ export class Dispatcher {
     if (route === undefined) throw new JsonRpcError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
     const args = params.arguments;
     if (args !== undefined && asObject(args) === undefined) throw new JsonRpcError(ErrorCode.InvalidParams, "arguments must be an object");
+    // Policy first: an agent that may not use a tool must not learn its schema from a validation error.
+    this.policy.authorize(session, { method: Method.ToolsCall, server: route.server, tool: route.originalName, arguments: (args ?? {}) as JsonObject }, route, `Unknown tool: ${name}`);
     const check = this.validators.check(route.hash, route.definition.inputSchema, args);
     if (!check.ok) {
       const message = `Invalid arguments for tool ${name}: ${check.problems}`;
@@ -146,11 +153,14 @@ export class Dispatcher {
     if (typeof name !== "string") throw new JsonRpcError(ErrorCode.InvalidParams, "prompts/get needs params.name (a string)");
     const route = this.deps.table().prompt(name);
     if (route === undefined) throw new JsonRpcError(ErrorCode.InvalidParams, `Unknown prompt: ${name}`);
+    const args = asObject(params.arguments) ?? {};
+    this.policy.authorize(session, { method: Method.PromptsGet, server: route.server, prompt: route.originalName, arguments: args }, undefined, `Unknown prompt: ${name}`);
     return this.forward(session, request, stream, route.server, Method.PromptsGet, { ...params, name: route.originalName });
   }
 
   private async readResource(session: ClientSession, request: JsonRpcRequest, stream: RelatedStream): Promise<JsonObject> {
     const { uri, route } = this.resourceRoute(request);
+    this.policy.authorize(session, { method: Method.ResourcesRead, server: route.server, uri: route.originalUri }, undefined, `Resource not found: ${uri}`, ErrorCode.ResourceNotFound);
     const result = await this.forward(session, request, stream, route.server, Method.ResourcesRead, { ...request.params, uri: route.originalUri });
     // Contents name the backend's URI; the client asked for the exposed one.
     const contents = Array.isArray(result.contents) ? result.contents : undefined;
@@ -160,6 +170,7 @@ export class Dispatcher {
 
   private async subscribe(session: ClientSession, request: JsonRpcRequest): Promise<JsonObject> {
     const { uri, route } = this.resourceRoute(request);
+    this.policy.authorize(session, { method: Method.ResourcesSubscribe, server: route.server, uri: route.originalUri }, undefined, `Resource not found: ${uri}`, ErrorCode.ResourceNotFound);
     const backend = this.requireBackend(route.server);
     const { server, originalUri } = route;
     if (this.subscriptions.subscribersOf(server, originalUri).has(session.id)) return {};
@@ -199,6 +210,7 @@ export class Dispatcher {
     if (ref?.type === "ref/prompt" && typeof ref.name === "string") {
       const route = table.prompt(ref.name);
       if (route === undefined) throw new JsonRpcError(ErrorCode.InvalidParams, `Unknown prompt: ${ref.name}`);
+      this.policy.authorize(session, { method: Method.CompletionComplete, server: route.server, prompt: route.originalName }, undefined, `Unknown prompt: ${ref.name}`);
       return this.forward(session, request, stream, route.server, Method.CompletionComplete, {
         ...params,
         ref: { ...ref, name: route.originalName },
@@ -207,6 +219,7 @@ export class Dispatcher {
     if (ref?.type === "ref/resource" && typeof ref.uri === "string") {
       const route = table.resource(ref.uri);
       if (route === undefined) throw new JsonRpcError(ErrorCode.InvalidParams, `Unknown resource template: ${ref.uri}`);
+      this.policy.authorize(session, { method: Method.CompletionComplete, server: route.server, uri: route.originalUri }, undefined, `Unknown resource template: ${ref.uri}`);
       return this.forward(session, request, stream, route.server, Method.CompletionComplete, {
         ...params,
         ref: { ...ref, uri: route.originalUri },
