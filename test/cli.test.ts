@@ -20,7 +20,7 @@ afterEach(async () => {
 });
 
 describe("help", () => {
-  it.each([[["--help"]], [["serve", "--help"]], [["config", "check", "--help"]], [["token", "mint", "--help"]]])("gatehouse %j prints usage and exits 0", (args) => {
+  it.each([[["--help"]], [["serve", "--help"]], [["config", "check", "--help"]], [["token", "mint", "--help"]], [["policy", "--help"]]])("gatehouse %j prints usage and exits 0", (args) => {
     const result = run(...args);
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/Usage: gatehouse/);
@@ -194,3 +194,42 @@ function alive(pid: number): boolean {
     return false;
   }
 }
+
+describe("policy commands", () => {
+  const input = (agent: string) => ({
+    version: 1,
+    identity: { agentId: agent, issuer: "dev", subject: agent, scopes: [], claims: {} },
+    request: { method: "tools/call", server: "everything", tool: "echo", arguments: { message: "hi" } },
+    tool: { annotations: {}, hash: "h" },
+    session: { id: "s", clientInfo: { name: "c", version: "1" }, protocolVersion: "2025-11-25" },
+    time: { now_ns: 1, rfc3339: "2026-01-01T00:00:00Z" },
+    gateway: { version: "0.1.0", replica: "r" },
+  });
+
+  it("policy eval prints the shipped bundle's decision: exit 0 on allow, 3 on deny", () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "demo.json"), JSON.stringify(input("demo")));
+    writeFileSync(join(dir, "nobody.json"), JSON.stringify(input("nobody")));
+    const allowed = run("policy", "eval", "--input", join(dir, "demo.json"));
+    expect(allowed.status).toBe(0);
+    expect(JSON.parse(allowed.stdout)).toMatchObject({ allow: true, effect: "allow" });
+    const denied = run("policy", "eval", "--input", join(dir, "nobody.json"));
+    expect(denied.status).toBe(3);
+    expect(JSON.parse(denied.stdout).reasons.join(" ")).toMatch(/no grant/);
+  });
+
+  it("policy eval on a corrupt bundle is an error (exit 1), never an allow", () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "in.json"), JSON.stringify(input("demo")));
+    writeFileSync(join(dir, "broken.tar.gz"), "not a bundle");
+    const result = run("policy", "eval", "--input", join(dir, "in.json"), "--bundle", join(dir, "broken.tar.gz"));
+    expect(result.status).toBe(1);
+    expect(result.stdout).not.toMatch(/"allow": true/);
+  });
+
+  it("policy test runs the Rego tests through the pinned opa", () => {
+    const result = spawnSync(process.execPath, [CLI, "policy", "test"], { encoding: "utf8", timeout: 120_000 });
+    expect(result.status).toBe(0);
+    expect(result.stdout + result.stderr).toMatch(/PASS: \d+\/\d+/);
+  });
+});

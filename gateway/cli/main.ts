@@ -2,6 +2,7 @@
 import { serve, SERVE_USAGE } from "./serve.ts";
 import { configCheck } from "./config-check.ts";
 import { token } from "./token.ts";
+import { policy } from "./policy.ts";
 
 const USAGE = `Usage: gatehouse <command> [options]
 
@@ -9,6 +10,7 @@ Commands:
   serve           start the gateway (HTTP, or --stdio)
   config check    validate a config file
   token mint      print a bearer token from the dev issuer
+  policy          build, test and evaluate the Rego policy
 
 Run "gatehouse <command> --help" for a command's options.
 
@@ -21,6 +23,8 @@ export async function main(argv: string[]): Promise<number> {
       return serve(rest);
     case "token":
       return token(rest);
+    case "policy":
+      return policy(rest);
     case "config":
       if (rest[0] === "check") return configCheck(rest.slice(1));
       process.stderr.write(`Usage: gatehouse config check FILE\n`);

@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { spawnChild, waitForOutput, type Child } from "../helpers/processes.ts";
 import { benchVerify, ensureDevIssuer, mintDevToken } from "../../gateway/identity/index.ts";
+import { benchPolicy } from "../../gateway/policy/index.ts";
 import { configureLogging } from "../../gateway/log.ts";
 import { callBody, openSession, sampleLatency, sampleLatencyInterleaved, throughput } from "./load.ts";
 
@@ -118,6 +119,18 @@ async function main(): Promise<void> {
   const verify = await benchVerify();
   rows.push({ metric: "token verification, ES256, cold (µs p50)", gateway: fmt(verify.coldMicros, 1) });
   rows.push({ metric: "token verification, cached by token hash (µs p50)", gateway: fmt(verify.cachedMicros, 1) });
+
+  // Policy evaluation in-process: the shipped Rego with 1,000 grants in data. The cost grows with the grants the
+  // calling agent holds (about 4 µs each), so both a typical agent and a heavy one are shown.
+  for (const [label, groupsPerAgent] of [["agent holds 6 grants", 0], ["agent holds 46 grants", 2]] as const) {
+    const evaluation = await benchPolicy({ grants: 1000, groupsPerAgent });
+    rows.push({
+      metric: `policy evaluation, 1,000 grants, ${label} (µs p50 / p99)`,
+      gateway: `${fmt(evaluation.p50Micros, 1)} / ${fmt(evaluation.p99Micros, 1)}`,
+      target: "p99 ≤ 100 µs",
+      verdict: evaluation.p99Micros <= 100 ? "ok" : "MISS",
+    });
+  }
 
   // RSS per idle session, on a fresh gateway: the one above has a heap grown by the load tests.
   const fresh = spawnChild(process.execPath, [`${ROOT}gateway/cli/main.ts`, "serve", "--config", config, "--port", "0"], { env: { GATEHOUSE_LOG_LEVEL: "warn" } });
