@@ -19,16 +19,8 @@ export interface PolicyRequest {
 
 export interface PolicyInput {
   version: 1;
-  identity: {
-    agentId: string;
-    issuer: string;
-    subject: string;
-    trustDomain?: string;
-    namespace?: string;
-    serviceAccount?: string;
-    scopes: readonly string[];
-    claims: Readonly<Record<string, unknown>>;
-  };
+  /** The verified identity, less its expiry (policies see time in `time`). */
+  identity: Omit<AgentIdentity, "expiresAt">;
   request: PolicyRequest;
   tool?: { annotations: Record<string, unknown>; hash: string };
   session: { id: string; clientInfo: { name?: string; version?: string }; protocolVersion: string };
@@ -38,18 +30,8 @@ export interface PolicyInput {
 
 const REPLICA = process.env.HOSTNAME ?? "local";
 
-function identityOf(identity: AgentIdentity): PolicyInput["identity"] {
-  const out: PolicyInput["identity"] = {
-    agentId: identity.agentId,
-    issuer: identity.issuer,
-    subject: identity.subject,
-    scopes: identity.scopes,
-    claims: identity.claims,
-  };
-  if (identity.trustDomain !== undefined) out.trustDomain = identity.trustDomain;
-  if (identity.namespace !== undefined) out.namespace = identity.namespace;
-  if (identity.serviceAccount !== undefined) out.serviceAccount = identity.serviceAccount;
-  return out;
+function identityOf({ expiresAt: _expiresAt, ...identity }: AgentIdentity): PolicyInput["identity"] {
+  return identity;
 }
 
 export function policyInput(session: ClientSession, request: PolicyRequest, tool?: ToolRoute, now = Date.now()): PolicyInput {
