@@ -54,26 +54,40 @@ obligations := {"redact": redact, "rateLimit": rate_limit} if {
 # --- input validation (fail closed) -----------------------------------------------------------------------
 
 # The methods the policy decides, the grant list they consult, and whether their arguments are checked.
-# List methods are evaluated once per listed item, without arguments.
-methods := {
-	"tools/call": {"kind": "tool", "arguments": true},
-	"tools/list": {"kind": "tool", "arguments": false},
-	"resources/read": {"kind": "resource", "arguments": false},
-	"resources/subscribe": {"kind": "resource", "arguments": false},
-	"resources/unsubscribe": {"kind": "resource", "arguments": false},
-	"resources/list": {"kind": "resource", "arguments": false},
-	"resources/templates/list": {"kind": "resource", "arguments": false},
-	"prompts/get": {"kind": "prompt", "arguments": true},
-	"prompts/list": {"kind": "prompt", "arguments": false},
-	"completion/complete": {"kind": "completion", "arguments": false},
-}
+# List methods are evaluated once per listed item, without arguments. (One rule per method rather than a
+# table indexed by the method: a table would be built on every evaluation.)
+method := {"kind": "tool", "arguments": true} if input.request.method == "tools/call"
 
-# request field naming the target, and the grant key listing its globs, per kind
-target_field := {"tool": "tool", "resource": "uri", "prompt": "prompt"}
+method := {"kind": "tool", "arguments": false} if input.request.method == "tools/list"
 
-grant_key := {"tool": "tools", "resource": "resources", "prompt": "prompts"}
+method := {"kind": "resource", "arguments": false} if input.request.method == "resources/read"
 
-method := methods[input.request.method]
+method := {"kind": "resource", "arguments": false} if input.request.method == "resources/subscribe"
+
+method := {"kind": "resource", "arguments": false} if input.request.method == "resources/unsubscribe"
+
+method := {"kind": "resource", "arguments": false} if input.request.method == "resources/list"
+
+method := {"kind": "resource", "arguments": false} if input.request.method == "resources/templates/list"
+
+method := {"kind": "prompt", "arguments": true} if input.request.method == "prompts/get"
+
+method := {"kind": "prompt", "arguments": false} if input.request.method == "prompts/list"
+
+method := {"kind": "completion", "arguments": false} if input.request.method == "completion/complete"
+
+# The request field naming the target, and the grant key listing its globs, for this request's kind.
+target_field := "tool" if kind == "tool"
+
+target_field := "uri" if kind == "resource"
+
+target_field := "prompt" if kind == "prompt"
+
+kind_key := "tools" if kind == "tool"
+
+kind_key := "resources" if kind == "resource"
+
+kind_key := "prompts" if kind == "prompt"
 
 kind := method.kind if method.kind != "completion"
 
@@ -89,7 +103,7 @@ kind := "resource" if {
 	nonempty_string(input.request.uri)
 }
 
-target := input.request[target_field[kind]]
+target := input.request[target_field]
 
 input_errors contains "input must be an object" if not input_is_object
 
@@ -127,7 +141,7 @@ input_errors contains "completion/complete needs request.prompt or request.uri" 
 }
 
 input_errors contains concat("", ["missing request.", field]) if {
-	field := target_field[kind]
+	field := target_field
 	not nonempty_string(object.get(input.request, field, null))
 }
 
@@ -170,37 +184,58 @@ scopes := s if {
 	string_array(s)
 } else := []
 
-# An agent's own grants, then the grants of the groups it is a member of (data.gatehouse.agents[id].groups).
-# Agents are looked up by exact id; an agent without an entry has no grants.
-subject_grants contains {"id": grant_id(g, "agent", agent_id, i), "grant": g} if {
-	some i, g in data.gatehouse.agents[agent_id].grants
+# The grants whose server and name globs cover this request (argument constraints not yet checked), among
+# the agent's own (its entry is looked up by exact id) and those of the groups it is a member of
+# (data.gatehouse.agents[id].groups). An agent without an entry has no grants; a group without an entry is
+# ignored. What is per request (the server, the grant key, the name) is read once, not per grant.
+#
+# covering and allowing are arrays of {"id", "grant"}, not sets: adding to a set hashes the whole grant
+# object, and that dominated the evaluation time. An array may hold the same grant twice (a group listed
+# twice); nothing counts them: the reasons and rate limits are sets, and the rest only asks whether the
+# array is empty or whether every element qualifies.
+covering := array.concat(own, shared) if {
+	agent := data.gatehouse.agents[agent_id]
+	server := input.request.server
+	key := kind_key
+	name := target
+	own := [{"id": grant_id(g, "agent", agent_id, i), "grant": g} |
+		some i, g in agent.grants
+		grant_server_ok(g, server)
+		grant_name_ok(g, key, name)
+	]
+	shared := [{"id": grant_id(g, "group", group, i), "grant": g} |
+		some group in agent.groups
+		some i, g in data.gatehouse.groups[group].grants
+		grant_server_ok(g, server)
+		grant_name_ok(g, key, name)
+	]
+} else := []
+
+grant_id(g, type, owner, i) := g.id if {
+	nonempty_string(g.id)
+} else := concat("", [type, ":", owner, "#", format_int(i, 10)])
+
+# The server first: most grants of an agent are for other servers, and most server globs are exact names.
+# (g.servers rather than object.get(g, "servers", []): a grant without the list, or a grant that is not an
+# object, has nothing to iterate either way.)
+grant_server_ok(g, server) if {
+	some sp in g.servers
+	glob_eval(sp, server)
 }
 
-subject_grants contains {"id": grant_id(g, "group", group, i), "grant": g} if {
-	some group in data.gatehouse.agents[agent_id].groups
-	some i, g in data.gatehouse.groups[group].grants
-}
-
-grant_id(g, _, _, _) := g.id if nonempty_string(g.id)
-
-grant_id(g, type, owner, i) := concat("", [type, ":", owner, "#", format_int(i, 10)]) if {
-	not nonempty_string(object.get(g, "id", null))
-}
-
-# Grants whose server and name globs cover this request (argument constraints not yet checked).
-covering contains sg if {
-	some sg in subject_grants
-	some sp in object.get(sg.grant, "servers", [])
-	name_match(sp, input.request.server)
-	some np in object.get(sg.grant, grant_key[kind], [])
-	name_match(np, target)
+grant_name_ok(g, key, name) if {
+	some np in g[key]
+	glob_eval(np, name)
 }
 
 # Covering grants whose argument constraints hold (list methods and argument-less methods skip them).
-allowing contains sg if {
+# arguments_ok(g) holds exactly when grant_violations(g) is empty, without building the messages.
+allowing := covering if {
+	not method.arguments
+} else := [sg |
 	some sg in covering
-	count(grant_violations(sg.grant)) == 0
-}
+	arguments_ok(sg.grant)
+]
 
 constraint_reasons contains r if {
 	some sg in covering
@@ -211,53 +246,155 @@ constraint_reasons contains r if {
 # including "/", "." and ":"; `?`, `[a-z]`, `{a,b}` and `\\` escapes work as in glob.match. In WASM every
 # glob.match compiles a regex on each evaluation (the module's caches live on the per-evaluation heap), so
 # the common shapes take native string paths: "*", an exact name, "prefix*", "*suffix" and "*infix*".
-name_match(p, s) if glob_eval(p, s) == true
+name_match(p, s) if glob_eval(p, s)
 
-# An else chain, so that the first shape that fits decides and the rest is never evaluated.
+# glob.match(p, null, s), as true or false (or undefined where glob.match is). An else chain, so that the
+# first shape that fits decides and the rest is never evaluated; the cheapest come first.
 glob_eval(p, s) if {
+	p == s
+	is_string(p)
+	literal(p)
+} else if {
 	p == "*"
 	is_string(s)
 } else := false if {
 	not is_string(p)
-} else := p == s if {
-	not has_glob_meta(p)
+} else := false if {
+	# p starts with a plain character, which any match must start with too, and s does not. (Not for p == "",
+	# whose c is "". Nor for "(", ")", "$" or NUL: glob.match in WASM passes them to RE2 unescaped, or cuts
+	# the pattern there, and this must answer as it does.)
+	c := substring(p, 0, 1)
+	not contains("*?[{\\()$\u0000", c)
+	not startswith(s, c)
+} else := false if {
+	literal(p) # an exact name, and not this one
 } else := startswith(s, trim_suffix(p, "*")) if {
 	endswith(p, "*")
-	not has_glob_meta(trim_suffix(p, "*"))
+	literal(trim_suffix(p, "*"))
 } else := endswith(s, trim_prefix(p, "*")) if {
 	startswith(p, "*")
-	not has_glob_meta(trim_prefix(p, "*"))
+	literal(trim_prefix(p, "*"))
 } else := contains(s, substring(p, 1, count(p) - 2)) if {
 	startswith(p, "*")
 	endswith(p, "*")
 	count(p) > 2
-	not has_glob_meta(substring(p, 1, count(p) - 2))
+	literal(substring(p, 1, count(p) - 2))
 } else := glob.match(p, null, s)
 
-glob_meta := ["*", "?", "[", "{", "\\"]
+# The string x has none of the glob metacharacters (one body, so it stops at the first one found).
+literal(x) if {
+	not contains(x, "*")
+	not contains(x, "?")
+	not contains(x, "[")
+	not contains(x, "{")
+	not contains(x, "\\")
+}
 
-has_glob_meta(x) if {
-	some m in glob_meta
-	contains(x, m)
+# glob.match(p, d, s) for a pattern with delimiters, as true or false (or undefined where glob.match is).
+# "prefix**" and "prefix*" are decided with string builtins: `**` crosses delimiters, `*` does not. Only
+# where that is exactly what glob.match answers, in `opa test` and in WASM alike; everything else goes to
+# glob.match:
+# - every delimiter must be one character (else glob.match fails), and not "-" or NUL (WASM puts the
+#   delimiters in an RE2 class unescaped: ["a", "-", "z"] would be the range a-z);
+# - the prefix must not hold "(", ")", "$" or NUL (WASM passes them to RE2 unescaped, or cuts there);
+# - for `**`, the value must not hold a newline: WASM turns `**` into RE2 `.*`, which stops at one.
+delimited_glob_eval(p, d, s) := startswith(s, trim_suffix(p, "**")) if {
+	endswith(p, "**")
+	plain_prefix(trim_suffix(p, "**"))
+	plain_delimiters(d)
+	not contains(s, "\n")
+} else := no_delimiter_after(trim_suffix(p, "*"), d, s) if {
+	endswith(p, "*")
+	plain_prefix(trim_suffix(p, "*"))
+	count(d) > 0
+	plain_delimiters(d)
+} else := glob.match(p, d, s)
+
+plain_prefix(x) if {
+	literal(x)
+	not contains(x, "(")
+	not contains(x, ")")
+	not contains(x, "$")
+	not contains(x, "\u0000")
+}
+
+plain_delimiters(d) if {
+	is_array(d)
+	every x in d {
+		is_string(x)
+		count(x) == 1
+		x != "-"
+		x != "\u0000"
+	}
+}
+
+no_delimiter_after(prefix, d, s) if {
+	startswith(s, prefix)
+	rest := trim_prefix(s, prefix)
+	not any_contains(rest, d)
+}
+
+no_delimiter_after(prefix, _, s) := false if not startswith(s, prefix)
+
+any_contains(s, xs) if {
+	some x in xs
+	contains(s, x)
 }
 
 # A URI with a ".." segment (also percent-encoded, also after backslashes) could step out of a granted prefix.
 uri_traversal if {
 	kind == "resource"
-	u := replace(lower(target), "\\", "/")
-	some seg in split(u, "/")
-	seg in {"..", "%2e%2e", ".%2e", "%2e."}
+	lu := lower(target)
+	may_have_dot_dot(lu)
+	some seg in split(replace(lu, "\\", "/"), "/")
+	seg in traversal_segments
 }
 
 # --- argument constraints ----------------------------------------------------------------------------------
 
-known_constraints := {"required", "pattern", "delimiters", "regex", "maxLength", "min", "max", "enum", "noTraversal"}
+# The constraint keys. (A function rather than a set: a set would be built on every evaluation, and a
+# membership test hashes the key; these are a few string comparisons.)
+known_constraint("required")
+
+known_constraint("pattern")
+
+known_constraint("delimiters")
+
+known_constraint("regex")
+
+known_constraint("maxLength")
+
+known_constraint("min")
+
+known_constraint("max")
+
+known_constraint("enum")
+
+known_constraint("noTraversal")
 
 args := a if {
 	a := input.request.arguments
 	is_object(a)
 } else := {}
 
+arguments_ok(g) if {
+	a := object.get(g, "arguments", {})
+	is_object(a)
+	every name, c in a {
+		constraint_ok(name, c)
+	}
+}
+
+# Every violates(check, ...) below needs c[check], so the checks that can fail are c's own keys.
+constraint_ok(name, c) if {
+	is_object(c)
+	every check, _ in c {
+		known_constraint(check)
+		not violates(check, name, c)
+	}
+}
+
+# The messages, for a deny (only evaluated when no covering grant is satisfied).
 grant_violations(_) := set() if not method.arguments
 
 grant_violations(g) := {"a grant has misconfigured argument constraints"} if {
@@ -270,12 +407,7 @@ grant_violations(g) := {msg |
 	some msg in constraint_violations(name, c)
 } if {
 	method.arguments
-	is_object(g.arguments)
-}
-
-grant_violations(g) := set() if {
-	method.arguments
-	not "arguments" in object.keys(g)
+	is_object(object.get(g, "arguments", {}))
 }
 
 constraint_violations(name, c) := {concat("", ["argument \"", name, "\" has a misconfigured constraint"])} if not is_object(c)
@@ -283,16 +415,22 @@ constraint_violations(name, c) := {concat("", ["argument \"", name, "\" has a mi
 constraint_violations(name, c) := failed | unknown if {
 	is_object(c)
 	failed := {concat("", ["argument \"", name, "\" violates its \"", check, "\" constraint"]) |
-		some check in known_constraints
+		some check, _ in c
+		known_constraint(check)
 		violates(check, name, c)
 	}
 	unknown := {concat("", ["argument \"", name, "\" has an unknown constraint"]) |
 		some key, _ in c
-		not key in known_constraints
+		not known_constraint(key)
 	}
 }
 
-has_arg(name) if name in object.keys(args)
+# Presence, whatever the value (null and false included).
+has_key(o, k) if {
+	_ = o[k]
+}
+
+has_arg(name) if has_key(args, name)
 
 violates("required", name, c) if {
 	c.required == true
@@ -305,9 +443,10 @@ violates("pattern", name, c) if {
 	not pattern_ok(p, c, v)
 }
 
-# Without delimiters a pattern is a name glob (the string fast paths apply); with them, glob.match decides.
+# Without delimiters a pattern is a name glob; with them, `*` stops at a delimiter. Both take string fast
+# paths for the common shapes before glob.match.
 pattern_ok(p, c, v) if {
-	not "delimiters" in object.keys(c)
+	not has_key(c, "delimiters")
 	is_string(v)
 	name_match(p, v)
 }
@@ -316,7 +455,7 @@ pattern_ok(p, c, v) if {
 	d := c.delimiters
 	is_string(p)
 	is_string(v)
-	glob.match(p, d, v)
+	delimited_glob_eval(p, d, v)
 }
 
 violates("regex", name, c) if {
@@ -390,9 +529,19 @@ no_traversal_ok(v) if {
 }
 
 has_dot_dot(v) if {
-	some seg in split(replace(lower(v), "\\", "/"), "/")
-	seg in {"..", "%2e%2e", ".%2e", "%2e."}
+	lv := lower(v)
+	may_have_dot_dot(lv)
+	some seg in split(replace(lv, "\\", "/"), "/")
+	seg in traversal_segments
 }
+
+traversal_segments := {"..", "%2e%2e", ".%2e", "%2e."}
+
+# Each of traversal_segments contains ".." or "%2e": without either (the common case) there is no need to
+# split the value.
+may_have_dot_dot(lv) if contains(lv, "..")
+
+may_have_dot_dot(lv) if contains(lv, "%2e")
 
 # --- destructive tools -------------------------------------------------------------------------------------
 
@@ -415,10 +564,9 @@ is_destructive if {
 	not input.tool.annotations.destructiveHint == false
 }
 
-destructive_ok if not is_destructive
-
 destructive_ok if {
-	is_destructive
+	not is_destructive
+} else if {
 	destructive_scope in scopes
 }
 
@@ -443,21 +591,19 @@ redact_applies(rule) if {
 	redact_target_ok(rule)
 }
 
-redact_server_ok(rule) if not "servers" in object.keys(rule)
-
 redact_server_ok(rule) if {
+	not has_key(rule, "servers")
+} else if {
 	some p in rule.servers
 	name_match(p, input.request.server)
 }
 
 redact_target_ok(rule) if {
-	not "tools" in object.keys(rule)
-	not "resources" in object.keys(rule)
-	not "prompts" in object.keys(rule)
-}
-
-redact_target_ok(rule) if {
-	some p in rule[grant_key[kind]]
+	not has_key(rule, "tools")
+	not has_key(rule, "resources")
+	not has_key(rule, "prompts")
+} else if {
+	some p in rule[kind_key]
 	name_match(p, target)
 }
 

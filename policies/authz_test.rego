@@ -209,12 +209,56 @@ test_name_match_agrees_with_glob_match if {
 		["*audit*", "aud"], ["exact", "exact"], ["exact", "exactly"], ["a.b", "a.b"], ["a.b", "aXb"],
 		["get_?", "get_x"], ["[ab]*", "bcd"], ["{x,y}z", "yz"], ["**", "a/b"], ["a\\*", "a*"], ["a\\*", "ab"],
 		["file:///srv/*", "file:///srv/a/b.md"], ["*", ""],
+		# a pattern equal to the name: it matches unless a class, an alternation or an escape gets in the way
+		["[ab]", "[ab]"], ["{x,y}", "{x,y}"], ["a\\*", "a\\*"], ["get_?", "get_?"], ["*x*", "*x*"], ["a?b", "a?b"],
+		["", ""], ["(a)", "(a)"], ["$", "$"],
+		# a first character that differs (or a metacharacter first)
+		["x*", "y"], ["", "a"], ["server-1", "files"], ["?x", "ax"], ["[ab]x", "bx"], ["{a,b}x", "bx"],
+		["\\*x", "*x"], ["(?", "(a"], ["$*", "$x"], ["(a)", "a"],
 	]
 	every c in cases {
 		authz.glob_eval(c[0], c[1]) == glob.match(c[0], null, c[1])
 	}
 	count([c | some c in cases; glob.match(c[0], null, c[1])]) > 10
 	count([c | some c in cases; not glob.match(c[0], null, c[1])]) > 5
+}
+
+test_a_glob_that_is_not_a_string_matches_nothing if {
+	not authz.glob_eval(5, 5)
+	not authz.glob_eval(null, null)
+	not authz.glob_eval(5, "5")
+	not authz.glob_eval("5", 5)
+	not authz.glob_eval("*", 5)
+}
+
+# The same for patterns with delimiters, including where glob.match fails (a delimiter that is not one
+# character): the fast paths must fail there too.
+glob_outcome(p, d, s) := r if {
+	r := glob.match(p, d, s)
+} else := "undefined"
+
+fast_outcome(p, d, s) := r if {
+	r := authz.delimited_glob_eval(p, d, s)
+} else := "undefined"
+
+test_delimited_pattern_agrees_with_glob_match if {
+	patterns := ["/srv/**", "/srv/*", "**", "*", "/srv/*/x", "/srv/**/x", "/srv/***", "a.*", "/s(rv/*", "x*"]
+	delimiters := [["/"], ["/", "."], [], ["."], ["a", "-", "z"], ["//"], [5], ["é"], ["\n"]]
+	values := [
+		"/srv/", "/srv", "/srv/a", "/srv/a/b", "/srv/a.b", "/srv/a\nb", "/srv/a/x", "/srv/a/b/x", "/srv/*",
+		"a.b", "a.", "a/b", "", "xb", "x-", "xé", "x\ny", "/s(rv/a", "/s(rv/a/b",
+	]
+	outcomes := [o |
+		some p in patterns
+		some d in delimiters
+		some s in values
+		o := [p, d, s, glob_outcome(p, d, s), fast_outcome(p, d, s)]
+	]
+	every o in outcomes {
+		o[3] == o[4]
+	}
+	count([o | some o in outcomes; o[3] == true]) > 100
+	count([o | some o in outcomes; o[3] == false]) > 100
 }
 
 alice_read(uri) := no_tool(req("alice", [], {"method": "resources/read", "server": "files", "uri": uri}))
@@ -337,6 +381,63 @@ carol_prompt(args) := no_tool(req("carol", [], {"method": "prompts/get", "server
 test_prompt_arguments_are_checked if {
 	allowed(carol_prompt({"path": "/srv/docs/q3"}))
 	denied_with(carol_prompt({"path": "/home/x"}), ["argument \"path\" violates its \"pattern\" constraint"])
+}
+
+test_required_means_present_and_odd_grants_fail_closed if {
+	g := {"ivy": {"groups": [], "grants": [
+		{"id": "req", "servers": ["s"], "tools": ["r"], "arguments": {"x": {"required": true}}},
+		{"id": "delims-only", "servers": ["s"], "tools": ["d"], "arguments": {"x": {"delimiters": ["/"]}}},
+		{"id": "null-args", "servers": ["s"], "tools": ["n"], "arguments": null},
+		{"id": "null-constraint", "servers": ["s"], "tools": ["c"], "arguments": {"x": null}},
+		"not-a-grant",
+		{"id": "no-lists"},
+	]}}
+	allowed_as(g, call("ivy", "s", "r", {"x": null}))
+	allowed_as(g, call("ivy", "s", "r", {"x": false}))
+	d1 := authz.decision with input as call("ivy", "s", "r", {"y": 1}) with data.gatehouse.agents as g
+	d1.reasons == ["argument \"x\" violates its \"required\" constraint"]
+	allowed_as(g, call("ivy", "s", "d", {"x": "a/b"}))
+	d2 := authz.decision with input as call("ivy", "s", "n", {}) with data.gatehouse.agents as g
+	d2.reasons == ["a grant has misconfigured argument constraints"]
+	d3 := authz.decision with input as call("ivy", "s", "c", {}) with data.gatehouse.agents as g
+	d3.reasons == ["argument \"x\" has a misconfigured constraint"]
+
+	# list items skip argument constraints, misconfigured ones included
+	allowed_as(g, req("ivy", [], {"method": "tools/list", "server": "s", "tool": "n"}))
+	allowed_as(g, req("ivy", [], {"method": "tools/list", "server": "s", "tool": "c"}))
+}
+
+allowed_as(agents, inp) if {
+	d := authz.decision with input as inp with data.gatehouse.agents as agents
+	d.allow == true
+}
+
+test_argument_traversal_spellings if {
+	g := {"ivy": {"groups": [], "grants": [{"id": "nt", "servers": ["s"], "tools": ["t"], "arguments": {"p": {"noTraversal": true}}}]}}
+	reason := ["argument \"p\" violates its \"noTraversal\" constraint"]
+	every p in ["..", "a/../b", "a/.%2E/b", "a/%2e./b", "a/%2E%2e", "a\\..\\b", "../"] {
+		d := authz.decision with input as call("ivy", "s", "t", {"p": p}) with data.gatehouse.agents as g
+		d.reasons == reason
+	}
+	every p in ["a..b", "a/...", "a/.%2e%2e", "a/%2e", "a/.", "%2e%2e%2e", "a%2fb"] {
+		allowed_as(g, call("ivy", "s", "t", {"p": p}))
+	}
+}
+
+test_a_grant_reached_twice_is_named_once if {
+	agents := {
+		"dup": {"groups": ["readers", "readers"], "grants": []},
+		"twice": {"groups": [], "grants": [
+			{"id": "same", "servers": ["s"], "tools": ["t"], "rateLimit": {"perMinute": 10}},
+			{"id": "same", "servers": ["*", "s"], "tools": ["t", "t*"], "rateLimit": {"perMinute": 20}},
+		]},
+	}
+	d1 := authz.decision with input as call("dup", "files", "read_file", {}) with data.gatehouse.agents as agents
+		with data.gatehouse.groups as fixture_groups
+	d1.reasons == ["allowed by grant \"readers-files\""]
+	d2 := authz.decision with input as call("twice", "s", "t", {}) with data.gatehouse.agents as agents
+	d2.reasons == ["allowed by grant \"same\""]
+	d2.obligations.rateLimit == {"key": "grant:same", "perMinute": 20}
 }
 
 # --- list evaluation (per item, without arguments) ---------------------------------------------------------
@@ -498,6 +599,17 @@ test_redact_rules_scoped_by_server_and_tool if {
 	d2.obligations.redact == ["/identity/claims"]
 	d3 := authz.decision with input as call("demo", "other", "create_issue", {}) with data.gatehouse.redact as rules
 	d3.obligations.redact == ["/identity/claims"]
+}
+
+test_redact_rule_keys_count_when_present_whatever_their_value if {
+	rules := [
+		{"servers": null, "pointers": ["/a"]},
+		{"tools": null, "pointers": ["/b"]},
+		{"servers": ["*"], "tools": false, "pointers": ["/c"]},
+		{"servers": ["*"], "pointers": ["/d", 5]},
+	]
+	d := authz.decision with input as base with data.gatehouse.redact as rules
+	d.obligations.redact == ["/d"]
 }
 
 limited := {"gina": {"groups": [], "grants": [
