@@ -72,7 +72,6 @@ export class Gateway {
       sessions: this.sessions,
       inflight: this.dispatcher.inflight,
       subscriptions: this.dispatcher.subscriptions,
-      table: () => this.table,
       onCatalogChanged: (server, kinds) => this.catalogChanged(server, kinds),
       onStateChanged: (server, state, detail) => this.backendStateChanged(server, state, detail),
       soleClient: options.soleClient === true,

@@ -13,9 +13,8 @@ import {
   type JsonRpcNotification,
   type JsonRpcRequest,
 } from "../protocol/index.ts";
-import type { RoutingTable } from "../routing/index.ts";
 import type { ClientSession, SessionStore } from "../session/index.ts";
-import type { BackendHooks, BackendState, CallOwner } from "../upstream/index.ts";
+import type { BackendHooks, BackendState } from "../upstream/index.ts";
 import type { InflightCall, InflightCalls } from "./inflight.ts";
 import type { ResourceSubscriptions } from "./subscriptions.ts";
 import { logger } from "../log.ts";
@@ -26,7 +25,6 @@ export interface BackendEventsDeps {
   sessions: SessionStore;
   inflight: InflightCalls;
   subscriptions: ResourceSubscriptions;
-  table: () => RoutingTable;
   onCatalogChanged: (server: string, kinds: CatalogKind[]) => void;
   onStateChanged: (server: string, state: BackendState, detail: string | undefined) => void;
   /**
@@ -133,5 +131,3 @@ async function forwardServerRequest(
   const deliver = (m: JsonRpcMessage): boolean => (call !== undefined ? deliverToCall(call, m) : session.sendStandalone(m));
   return session.requestClient(message.method, message.params, deliver, signal);
 }
-
-export type { CallOwner };

@@ -87,18 +87,6 @@ export function classify(value: unknown): Classified {
   return { kind: "invalid", reason: "not a request, notification or response", id };
 }
 
-export function isResponse(message: JsonRpcMessage): message is JsonRpcResponse {
-  return !("method" in message);
-}
-
-export function isRequest(message: JsonRpcMessage): message is JsonRpcRequest {
-  return "method" in message && "id" in message;
-}
-
-export function isNotification(message: JsonRpcMessage): message is JsonRpcNotification {
-  return "method" in message && !("id" in message);
-}
-
 export function success(id: JsonRpcId, result: JsonObject): JsonRpcSuccess {
   return { jsonrpc: "2.0", id, result };
 }

@@ -66,10 +66,6 @@ describe("exposed names: prefix mode × server count", () => {
     expect(built.tool("read")).toBeUndefined();
     expect(built.tool("files__read")).toBeUndefined();
     expect(built.prompt("fs__read")).toBeUndefined();
-    expect(built.exposedToolName("files", "read")).toBe("fs__read");
-    expect(built.exposedToolName("files", "summarize")).toBe("fs__summarize");
-    expect(built.exposedToolName("web", "read")).toBeUndefined();
-    expect(built.exposedToolName("nobody", "read")).toBeUndefined();
   });
 
   it("keeps the rest of the definition and leaves the backend's object alone", () => {
@@ -294,7 +290,6 @@ describe("2,000 tools", () => {
         const route = built.tool(exposed);
         expect(route?.server).toBe(`s${s}`);
         expect(route?.originalName).toBe(`tool_${t}`);
-        expect(built.exposedToolName(`s${s}`, `tool_${t}`)).toBe(exposed);
       }
     }
     expect(built.tool("s4__tool_0")).toBeUndefined();

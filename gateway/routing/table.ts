@@ -31,8 +31,6 @@ function collision(kind: Kind, exposed: string, first: Entry, second: Entry, pre
   );
 }
 
-const key = (server: string, originalName: string) => `${server}\u0000${originalName}`;
-
 export function buildRoutingTable(input: TableInput): TableBuildResult {
   const { naming, servers, catalogs, version } = input;
   const prefixed = usesPrefix(naming, servers.length);
@@ -42,10 +40,8 @@ export function buildRoutingTable(input: TableInput): TableBuildResult {
 
   const tools = new Map<string, ToolRoute>();
   const toolList: Tool[] = [];
-  const toolByOriginal = new Map<string, string>();
   const prompts = new Map<string, PromptRoute>();
   const promptList: Prompt[] = [];
-  const promptByOriginal = new Map<string, string>();
 
   for (const server of servers) {
     const catalog = catalogs.get(server.name);
@@ -79,7 +75,6 @@ export function buildRoutingTable(input: TableInput): TableBuildResult {
       }
       const definition = Object.freeze({ ...tool, name: exposed });
       tools.set(exposed, Object.freeze({ server: server.name, originalName, definition, hash: definitionHash(tool) }));
-      toolByOriginal.set(key(server.name, originalName), exposed);
       toolList.push(definition);
     }
 
@@ -101,7 +96,6 @@ export function buildRoutingTable(input: TableInput): TableBuildResult {
       }
       const definition = Object.freeze({ ...prompt, name: exposed });
       prompts.set(exposed, Object.freeze({ server: server.name, originalName, definition }));
-      promptByOriginal.set(key(server.name, originalName), exposed);
       promptList.push(definition);
     }
   }
@@ -124,8 +118,6 @@ export function buildRoutingTable(input: TableInput): TableBuildResult {
     prompt: (exposed: string) => prompts.get(exposed),
     resource: resources.resource,
     exposedUri: resources.exposedUri,
-    exposedToolName: (server: string, originalName: string) =>
-      toolByOriginal.get(key(server, originalName)) ?? promptByOriginal.get(key(server, originalName)),
   });
   return { ok: true, table, warnings };
 }

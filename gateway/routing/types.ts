@@ -55,8 +55,6 @@ export interface RoutingTable {
   resource(exposedUri: string): ResourceRoute | undefined;
   /** Inverse of `resource`, for resources/updated notifications: the URI this server's resource has for clients. */
   exposedUri(server: string, originalUri: string): string;
-  /** The exposed prompt or tool name for completion/complete refs and notifications. */
-  exposedToolName(server: string, originalName: string): string | undefined;
 }
 
 /** `warnings`: tools or prompts left out (e.g. an exposed name that breaks the spec's name rules). */
