@@ -42,8 +42,8 @@ export async function createIdentity(config: ResolvedConfig, insecureNoAuth: boo
   let authenticator: Authenticator | undefined;
   if (!insecureNoAuth && config.identity !== undefined) {
     const resolved = resolveIssuerPaths(config.identity, config.configDir);
-    const devJwks = path.join(config.dataDir, DEV_ISSUER_DIR, "jwks.json");
-    if (resolved.issuers.some((i) => i.kind === "static" && i.jwksFile === devJwks) && !existsSync(devJwks)) await ensureDevIssuer(config.dataDir);
+    const dev = devIssuerOf(config);
+    if (dev !== undefined && !existsSync(dev.jwksFile)) await ensureDevIssuer(config.dataDir);
     try {
       authenticator = createAuthenticator(resolved as IdentityConfig);
     } catch (error) {
@@ -71,6 +71,17 @@ export async function createIdentity(config: ResolvedConfig, insecureNoAuth: boo
     publicJwks: async () => (await publicJwks(key)) as unknown as Record<string, unknown>,
     assertion: (agent, server) => mintAssertion({ key, gatewayId, identity: agent, audience: server, ttlSeconds: 60 }),
   };
+}
+
+/**
+ * The config's dev issuer: the static issuer whose jwksFile is <dataDir>/dev-issuer/jwks.json, whose key the
+ * gateway creates on first run and `gatehouse token mint` signs with.
+ */
+export function devIssuerOf(config: ResolvedConfig): { issuer: string; audience: string; jwksFile: string } | undefined {
+  if (config.identity === undefined) return undefined;
+  const jwksFile = path.join(config.dataDir, DEV_ISSUER_DIR, "jwks.json");
+  const issuer = resolveIssuerPaths(config.identity, config.configDir).issuers.find((i) => i.kind === "static" && i.jwksFile === jwksFile);
+  return issuer?.kind === "static" ? { issuer: issuer.issuer, audience: config.identity.audience, jwksFile } : undefined;
 }
 
 /** File paths in issuers are relative to the config file, like every other path in it. */

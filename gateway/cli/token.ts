@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import path from "node:path";
 import { loadConfigFile, loadDefaultConfig } from "../config/index.ts";
 import { DEV_ISSUER_DIR, mintDevToken } from "../identity/index.ts";
+import { devIssuerOf } from "../identity-setup.ts";
 
 export const TOKEN_USAGE = `Usage: gatehouse token mint --agent NAME [--scope S]... [--ttl 1h] [--config FILE]
 
@@ -63,16 +64,16 @@ export async function token(argv: string[]): Promise<number> {
     return 1;
   }
   const { config } = loaded;
-  const devJwks = path.join(config.dataDir, DEV_ISSUER_DIR, "jwks.json");
-  const dev = config.identity?.issuers.find((i) => i.kind === "static" && i.jwksFile !== undefined && path.resolve(config.configDir, i.jwksFile) === devJwks);
-  if (config.identity === undefined || dev === undefined || dev.kind !== "static") {
-    process.stderr.write(`gatehouse token mint: ${config.configFile} has no dev issuer (a static issuer with jwksFile ${devJwks})\n`);
+  const dev = devIssuerOf(config);
+  if (dev === undefined) {
+    const expected = path.join(config.dataDir, DEV_ISSUER_DIR, "jwks.json");
+    process.stderr.write(`gatehouse token mint: ${config.configFile} has no dev issuer (a static issuer with jwksFile ${expected})\n`);
     return 1;
   }
   const minted = await mintDevToken({
     dataDir: config.dataDir,
     issuer: dev.issuer,
-    audience: config.identity.audience,
+    audience: dev.audience,
     agent: values.agent,
     scopes: values.scope ?? [],
     ttlSeconds,
