@@ -132,7 +132,7 @@ describe("JWKS over HTTP", () => {
   });
 });
 
-describe("Kubernetes service-account tokens via discovery", () => {
+describe("Kubernetes service-account tokens via discovery (a loopback server stands in for the API server's OIDC endpoints: no cluster runs here)", () => {
   const serviceAccountClaims = (issuer: string, namespace: string, name: string, nowMs: number): JWTPayload =>
     claimsAt(nowMs, {
       iss: issuer,
