@@ -145,6 +145,18 @@ describe("POST /mcp rejects bad input precisely", () => {
     expect(await rawStatus("POST", { ...BASE_HEADERS, host: `127.0.0.1:${port}` }, initializeBody())).toBe(200);
   });
 
+  it("a client that accepts only SSE gets initialize and calls as one-event SSE streams", async () => {
+    const init = await post(initializeBody(), { accept: "text/event-stream" });
+    expect(init.status).toBe(200);
+    expect(init.headers.get("content-type")).toBe("text/event-stream");
+    expect(init.headers.get("mcp-session-id")).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(init.text).toMatch(/^event: message\ndata: \{"jsonrpc":"2.0","id":1,"result":\{"protocolVersion":"2025-11-25"/);
+    const id = init.headers.get("mcp-session-id")!;
+    const ping = await post(JSON.stringify({ jsonrpc: "2.0", id: 2, method: "ping" }), { accept: "text/event-stream", "mcp-session-id": id });
+    expect(ping.headers.get("content-type")).toBe("text/event-stream");
+    expect(ping.text).toBe('event: message\ndata: {"jsonrpc":"2.0","id":2,"result":{}}\n\n');
+  });
+
   it("initialize without capabilities is -32602, and creates no session", async () => {
     const res = await post(JSON.stringify({ jsonrpc: "2.0", id: 4, method: "initialize", params: { protocolVersion: "2025-11-25" } }));
     expect(res.json.error.code).toBe(-32602);

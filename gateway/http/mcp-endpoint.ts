@@ -12,6 +12,7 @@ import {
   allowsBatches,
   classify,
   failure,
+  success,
   type JsonRpcMessage,
   type JsonRpcResponse,
   type ProtocolVersion,
@@ -39,6 +40,14 @@ export interface McpEndpointDeps {
 const SESSION_HEADER = "mcp-session-id";
 const JSON_HEADERS = { "content-type": "application/json" } as const;
 const KEEPALIVE_MS = 15_000;
+
+/** A whole answer as a one-event SSE stream, for clients whose Accept excludes JSON. */
+function sseResponse(message: JsonRpcMessage, headers: Record<string, string> = {}): Response {
+  const channel = new SseChannel();
+  channel.send(message);
+  channel.close();
+  return new Response(channel.body, { status: 200, headers: { ...SSE_HEADERS, ...headers } });
+}
 
 export function createMcpEndpoint(deps: McpEndpointDeps) {
   const common = (c: Context): Response | undefined =>
@@ -108,10 +117,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     if (!deps.accepting()) return errorResponse(503, ErrorCode.ShuttingDown, "gateway is shutting down", id);
     const capabilities = params?.capabilities;
     if (params === undefined || typeof params.protocolVersion !== "string" || typeof capabilities !== "object" || capabilities === null || Array.isArray(capabilities)) {
-      return new Response(
-        JSON.stringify(failure(id, { code: ErrorCode.InvalidParams, message: "initialize needs params.protocolVersion (a string) and params.capabilities (an object)" })),
-        { status: 200, headers: JSON_HEADERS },
-      );
+      return errorResponse(200, ErrorCode.InvalidParams, "initialize needs params.protocolVersion (a string) and params.capabilities (an object)", id);
     }
     const { version, result } = initializeResult(params?.protocolVersion, deps.backends().values());
     const session = new ClientSession({
@@ -121,14 +127,10 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
       clientCapabilities: capabilities as ClientSession["clientCapabilities"],
     });
     deps.sessions.add(session);
-    const body = JSON.stringify({ jsonrpc: "2.0", id, result });
-    if (!acceptsJson(c.req.header("accept"))) {
-      const only = new SseChannel();
-      only.send({ jsonrpc: "2.0", id, result });
-      only.close();
-      return new Response(only.body, { status: 200, headers: { ...SSE_HEADERS, "mcp-session-id": session.id } });
-    }
-    return new Response(body, { status: 200, headers: { ...JSON_HEADERS, "mcp-session-id": session.id } });
+    const answer = success(id, result);
+    const sessionHeader = { "mcp-session-id": session.id };
+    if (!acceptsJson(c.req.header("accept"))) return sseResponse(answer, sessionHeader);
+    return new Response(JSON.stringify(answer), { status: 200, headers: { ...JSON_HEADERS, ...sessionHeader } });
   }
 
   function respond(session: ClientSession, request: Extract<JsonRpcMessage, { id: unknown; method: string }>, sse: boolean, json: boolean): Promise<Response> {
@@ -151,10 +153,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
         } else if (json) {
           resolve(new Response(JSON.stringify(response), { status: 200, headers: JSON_HEADERS }));
         } else {
-          const only = new SseChannel();
-          resolve(new Response(only.body, { status: 200, headers: SSE_HEADERS }));
-          only.send(response);
-          only.close();
+          resolve(sseResponse(response));
         }
       });
     });
