@@ -102,3 +102,21 @@ describe("serve --stdio with identity", () => {
     expect(bad.stderr).toMatch(/GATEHOUSE_TOKEN was refused/);
   });
 });
+
+describe("serve --stdio initialize", () => {
+  it("answers an initialize without capabilities with -32602, as the HTTP endpoint does", async () => {
+    const { spawn } = await import("node:child_process");
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const dir = mkdtempSync(join(tmpdir(), "gatehouse-stdio-init-"));
+    const config = join(dir, "gatehouse.yaml");
+    writeFileSync(config, "servers: []\n");
+    const child = spawn(process.execPath, [`${ROOT}gateway/cli/main.ts`, "serve", "--stdio", "--config", config, "--insecure-no-auth"], { stdio: ["pipe", "pipe", "ignore"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stdin.write(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-11-25" } }) + "\n");
+    const deadline = Date.now() + 15_000;
+    while (!out.includes("\n") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    child.kill("SIGTERM");
+    expect(JSON.parse(out.split("\n")[0]!)).toMatchObject({ id: 1, error: { code: -32602 } });
+  });
+});

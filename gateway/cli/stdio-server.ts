@@ -4,6 +4,7 @@
  */
 import {
   ErrorCode,
+  JsonRpcError,
   Method,
   LineDecoder,
   classify,
@@ -12,8 +13,8 @@ import {
   success,
   type JsonRpcMessage,
 } from "../protocol/index.ts";
-import { ClientSession } from "../session/index.ts";
-import { initializeResult, type RelatedStream } from "../pipeline/index.ts";
+import type { ClientSession } from "../session/index.ts";
+import { startSession, type RelatedStream } from "../pipeline/index.ts";
 import type { Gateway } from "../gateway.ts";
 import type { AgentIdentity } from "../identity/index.ts";
 import { logger } from "../log.ts";
@@ -41,13 +42,15 @@ export function serveStdio(gateway: Gateway, input: NodeJS.ReadableStream, outpu
         write(failure(id, { code: ErrorCode.InvalidRequest, message: "already initialized" }));
         return;
       }
-      const { version, result } = initializeResult(params?.protocolVersion, [...gatewayBackends(gateway)]);
-      session = new ClientSession({
-        protocolVersion: version,
-        identity,
-        clientInfo: params?.clientInfo as ClientSession["clientInfo"],
-        clientCapabilities: (params?.capabilities ?? {}) as ClientSession["clientCapabilities"],
-      });
+      let started;
+      try {
+        started = startSession(params, identity, gatewayBackends(gateway));
+      } catch (error) {
+        write(failure(id, JsonRpcError.from(error).toJSON()));
+        return;
+      }
+      session = started.session;
+      const { result } = started;
       session.attachStandalone({ send: write, close: () => {} });
       gateway.sessions.add(session);
       write(success(id, result));

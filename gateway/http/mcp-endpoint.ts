@@ -8,6 +8,7 @@
 import type { Context } from "hono";
 import {
   ErrorCode,
+  JsonRpcError,
   Method,
   allowsBatches,
   classify,
@@ -17,8 +18,8 @@ import {
   type JsonRpcResponse,
   type ProtocolVersion,
 } from "../protocol/index.ts";
-import { ClientSession, type SessionStore } from "../session/index.ts";
-import { initializeResult, type Dispatcher, type RelatedStream } from "../pipeline/index.ts";
+import type { ClientSession, SessionStore } from "../session/index.ts";
+import { startSession, type Dispatcher, type RelatedStream } from "../pipeline/index.ts";
 import type { Backend } from "../upstream/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
 import type { AuthOutcome } from "./auth.ts";
@@ -115,17 +116,14 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
       return errorResponse(400, ErrorCode.InvalidRequest, "Bad Request: initialize must not carry an Mcp-Session-Id", id);
     }
     if (!deps.accepting()) return errorResponse(503, ErrorCode.ShuttingDown, "gateway is shutting down", id);
-    const capabilities = params?.capabilities;
-    if (params === undefined || typeof params.protocolVersion !== "string" || typeof capabilities !== "object" || capabilities === null || Array.isArray(capabilities)) {
-      return errorResponse(200, ErrorCode.InvalidParams, "initialize needs params.protocolVersion (a string) and params.capabilities (an object)", id);
+    let started;
+    try {
+      started = startSession(params, identity, deps.backends().values());
+    } catch (error) {
+      const { code, message } = JsonRpcError.from(error);
+      return errorResponse(200, code, message, id);
     }
-    const { version, result } = initializeResult(params?.protocolVersion, deps.backends().values());
-    const session = new ClientSession({
-      protocolVersion: version,
-      identity,
-      clientInfo: params?.clientInfo as ClientSession["clientInfo"],
-      clientCapabilities: capabilities as ClientSession["clientCapabilities"],
-    });
+    const { session, result } = started;
     deps.sessions.add(session);
     const answer = success(id, result);
     const sessionHeader = { "mcp-session-id": session.id };

@@ -1,4 +1,4 @@
 export { Dispatcher, type DispatcherDeps } from "./dispatcher.ts";
 export { createBackendHooks, type BackendEventsDeps } from "./backend-events.ts";
-export { initializeResult, mergedCapabilities, GATEWAY_INFO } from "./initialize.ts";
+export { initializeResult, mergedCapabilities, startSession, GATEWAY_INFO } from "./initialize.ts";
 export type { RelatedStream, InflightCall } from "./inflight.ts";

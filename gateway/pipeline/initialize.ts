@@ -1,5 +1,16 @@
 /** The gateway's answer to initialize: its own identity, and capabilities merged from the backends. */
-import { negotiateVersion, type JsonObject, type ProtocolVersion, type ServerCapabilities } from "../protocol/index.ts";
+import {
+  ErrorCode,
+  JsonRpcError,
+  negotiateVersion,
+  type ClientCapabilities,
+  type Implementation,
+  type JsonObject,
+  type ProtocolVersion,
+  type ServerCapabilities,
+} from "../protocol/index.ts";
+import type { AgentIdentity } from "../identity/index.ts";
+import { ClientSession } from "../session/index.ts";
 import type { Backend } from "../upstream/index.ts";
 
 export const GATEWAY_INFO = { name: "gatehouse", title: "Gatehouse MCP gateway", version: "0.1.0" } as const;
@@ -39,4 +50,27 @@ export function initializeResult(requestedVersion: unknown, backends: Iterable<B
   };
   if (instructions.length > 0) result.instructions = instructions;
   return { version, result };
+}
+
+/**
+ * initialize, for every transport: checks the params, negotiates the version and creates the session bound to
+ * `identity`. The caller stores the session and sends `result`. Throws -32602 for malformed params.
+ */
+export function startSession(
+  params: JsonObject | undefined,
+  identity: AgentIdentity,
+  backends: Iterable<Backend>,
+): { session: ClientSession; result: JsonObject } {
+  const capabilities = params?.capabilities;
+  if (params === undefined || typeof params.protocolVersion !== "string" || typeof capabilities !== "object" || capabilities === null || Array.isArray(capabilities)) {
+    throw new JsonRpcError(ErrorCode.InvalidParams, "initialize needs params.protocolVersion (a string) and params.capabilities (an object)");
+  }
+  const { version, result } = initializeResult(params.protocolVersion, backends);
+  const session = new ClientSession({
+    protocolVersion: version,
+    identity,
+    clientInfo: params.clientInfo as Implementation | undefined,
+    clientCapabilities: capabilities as ClientCapabilities,
+  });
+  return { session, result };
 }
