@@ -15,6 +15,8 @@ import { createBackend, type Backend, type BackendHooks, type BackendState } fro
 import { createAuth, createHttpApp, isLoopbackHostname, type Readiness } from "./http/index.ts";
 import { createIdentity, type GatewayIdentity } from "./identity-setup.ts";
 import { startPolicy, type GatewayPolicy } from "./policy-setup.ts";
+import { startAudit, type GatewayAudit } from "./audit-setup.ts";
+import { createAuditApi } from "./admin/index.ts";
 import { logger } from "./log.ts";
 
 const log = logger("gateway");
@@ -51,6 +53,7 @@ export class Gateway {
   private readonly startupTimeoutMs: number;
   readonly identity: GatewayIdentity;
   private policy: GatewayPolicy | undefined;
+  private audit: GatewayAudit | undefined;
 
   private constructor(config: ResolvedConfig, options: GatewayOptions, identity: GatewayIdentity) {
     this.config = config;
@@ -67,6 +70,8 @@ export class Gateway {
       pageSize: () => this.config.http.pageSize,
       assertionFor: (server, agent) => this.assertionFor(server, agent),
       policy: () => this.policy?.gate,
+      audit: () => this.audit?.log,
+      auditSettings: () => this.audit?.entry ?? { replica: "local", arguments: "redacted" },
     });
     this.hooks = createBackendHooks({
       sessions: this.sessions,
@@ -85,7 +90,15 @@ export class Gateway {
   static async start(config: ResolvedConfig, options: GatewayOptions = {}): Promise<Gateway> {
     const identity = await createIdentity(config, options.insecureNoAuth === true);
     if ("problems" in identity) throw new GatewayConfigError(identity.problems);
+    if (options.soleClient === true && config.audit.enabled && config.audit.sinks.stdout) {
+      throw new GatewayConfigError(["audit.sinks.stdout: stdout carries the MCP protocol under `serve --stdio`; use the file log or the Redis sink"]);
+    }
     const gateway = new Gateway(config, options, identity);
+    try {
+      gateway.audit = await startAudit(config, identity.key);
+    } catch (error) {
+      throw new GatewayConfigError([`audit: ${(error as Error).message}`]);
+    }
     gateway.policy = await startPolicy(config);
     for (const server of config.servers) gateway.backends.set(server.name, gateway.newBackend(server));
     await gateway.startAll([...gateway.backends.values()]);
@@ -93,6 +106,7 @@ export class Gateway {
     if (!built.ok) {
       await gateway.stopBackends([...gateway.backends.values()]);
       gateway.policy?.runtime.stop();
+      await gateway.audit?.log.close();
       throw new GatewayConfigError(built.errors);
     }
     gateway.table = built.table;
@@ -112,11 +126,29 @@ export class Gateway {
     return this.policy?.runtime;
   }
 
+  /** The audit log, for stats and tests; undefined when auditing is off. */
+  get auditLog() {
+    return this.audit?.log;
+  }
+
   backend(name: string): Backend | undefined {
     return this.backends.get(name);
   }
 
   httpApp(): Hono {
+    const authenticate = createAuth(this.identity.authenticator, (c, status, reason) =>
+      this.dispatcher.audit
+        .event({
+          kind: "auth-failure",
+          decision: "deny",
+          reasons: [reason],
+          httpStatus: status,
+          bytesIn: Number(c.req.header("content-length") ?? 0) || 0,
+          traceparent: c.req.header("traceparent"),
+          http: { method: c.req.method, path: c.req.path },
+        })
+        .then(() => undefined),
+    );
     return createHttpApp({
       dispatcher: this.dispatcher,
       sessions: this.sessions,
@@ -125,7 +157,8 @@ export class Gateway {
       loopbackBind: () => isLoopbackHostname(this.config.listen.host),
       accepting: () => this.accepting,
       readiness: () => this.readiness(),
-      authenticate: createAuth(this.identity.authenticator),
+      authenticate,
+      auditApi: createAuditApi({ authenticate, audit: () => this.audit, stage: this.dispatcher.audit }),
       protectedResource: () => this.identity.protectedResource(),
       jwks: () => this.identity.publicJwks(),
     });
@@ -140,6 +173,8 @@ export class Gateway {
       if (server.required && state !== "ready") waiting.push(server.name);
     }
     if (!this.accepting) return { ready: false, servers, reason: "draining for shutdown" };
+    const auditDown = this.dispatcher.audit.unavailable();
+    if (auditDown !== undefined) return { ready: false, servers, reason: `audit log unavailable: ${auditDown}` };
     if (waiting.length > 0) return { ready: false, servers, reason: `waiting for required servers: ${waiting.join(", ")}` };
     return { ready: true, servers };
   }
@@ -162,6 +197,7 @@ export class Gateway {
 
   private async applyReload(next: ResolvedConfig): Promise<{ ok: true; changed: string[] } | { ok: false; errors: string[] }> {
     if (!isDeepStrictEqual(next.listen, this.config.listen)) log.warn("listen address changed: it takes effect on restart");
+    if (!isDeepStrictEqual(next.audit, this.config.audit)) log.warn("audit settings changed: they take effect on restart");
     const candidates = new Map<string, Backend>();
     const started: Backend[] = [];
     const changed: string[] = [];
@@ -213,6 +249,8 @@ export class Gateway {
     this.sessions.close();
     this.policy?.runtime.stop();
     await this.stopBackends([...this.backends.values()]);
+    // Last: every answer that left is recorded, and the final checkpoint covers them all.
+    await this.audit?.log.close();
     return { drained };
   }
 

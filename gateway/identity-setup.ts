@@ -19,6 +19,7 @@ import {
   DEV_ISSUER_DIR,
   type AgentIdentity,
   type Authenticator,
+  type GatewayKey,
   type IdentityConfig,
 } from "./identity/index.ts";
 import { GATEWAY_INFO } from "./pipeline/index.ts";
@@ -29,6 +30,8 @@ export interface GatewayIdentity {
   protectedResource(): Record<string, unknown> | undefined;
   publicJwks(): Promise<Record<string, unknown>>;
   assertion(agent: AgentIdentity, server: string): Promise<string>;
+  /** The gateway's own ES256 key: it signs backend assertions and audit checkpoints. */
+  key: GatewayKey;
 }
 
 const NO_IDENTITY =
@@ -70,6 +73,7 @@ export async function createIdentity(config: ResolvedConfig, insecureNoAuth: boo
           },
     publicJwks: async () => (await publicJwks(key)) as unknown as Record<string, unknown>,
     assertion: (agent, server) => mintAssertion({ key, gatewayId, identity: agent, audience: server, ttlSeconds: 60 }),
+    key,
   };
 }
 

@@ -14,6 +14,34 @@ OPA_VERSION="1.22.2"
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# redis-server backs the Redis audit sink's tests (they start their own, on a free port); podman and runc are for
+# the container work. Debian's redis-server package would start a system instance: nothing needs it, so it is
+# kept from starting during the install and stopped/disabled if it did start anyway.
+APT_MISSING=()
+for pkg_cmd in redis-server:redis-server podman:podman runc:runc; do
+  command -v "${pkg_cmd#*:}" >/dev/null || APT_MISSING+=("${pkg_cmd%%:*}")
+done
+if [ "${#APT_MISSING[@]}" -gt 0 ]; then
+  step "apt: ${APT_MISSING[*]}"
+  [ "$(id -u)" -eq 0 ] || { echo "setup: installing ${APT_MISSING[*]} needs root (apt-get)" >&2; exit 1; }
+  POLICY_RC=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    POLICY_RC=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' > "$POLICY_RC" && chmod +x "$POLICY_RC"
+  fi
+  (
+    trap '[ -z "$POLICY_RC" ] || rm -f "$POLICY_RC"' EXIT
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${APT_MISSING[@]}"
+  )
+  # `systemctl disable` works without a running systemd too, so no later boot brings the system instance up.
+  if [[ " ${APT_MISSING[*]} " == *" redis-server "* ]]; then
+    if command -v systemctl >/dev/null; then systemctl disable redis-server >/dev/null 2>&1 || true; fi
+    if [ -d /run/systemd/system ]; then systemctl stop redis-server >/dev/null 2>&1 || true; fi
+    if [ -s /run/redis/redis-server.pid ]; then kill "$(cat /run/redis/redis-server.pid)" 2>/dev/null || true; fi
+  fi
+fi
+
 if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   step "npm ci"
   npm ci --no-audit --no-fund

@@ -4,17 +4,15 @@
  */
 import {
   ErrorCode,
-  JsonRpcError,
   Method,
   LineDecoder,
   classify,
   encodeLine,
   failure,
-  success,
   type JsonRpcMessage,
 } from "../protocol/index.ts";
 import type { ClientSession } from "../session/index.ts";
-import { startSession, type RelatedStream } from "../pipeline/index.ts";
+import type { RelatedStream } from "../pipeline/index.ts";
 import type { Gateway } from "../gateway.ts";
 import type { AgentIdentity } from "../identity/index.ts";
 import { logger } from "../log.ts";
@@ -23,6 +21,7 @@ const log = logger("stdio-server");
 
 export function serveStdio(gateway: Gateway, input: NodeJS.ReadableStream, output: NodeJS.WritableStream, identity: AgentIdentity): Promise<void> {
   let session: ClientSession | undefined;
+  let initializing = false;
   const write = (message: JsonRpcMessage): boolean => {
     if (!output.writable) return false;
     output.write(encodeLine(message));
@@ -37,23 +36,22 @@ export function serveStdio(gateway: Gateway, input: NodeJS.ReadableStream, outpu
       return;
     }
     if (classified.kind === "request" && classified.message.method === Method.Initialize) {
-      const { id, params } = classified.message;
-      if (session !== undefined) {
+      const { id } = classified.message;
+      if (session !== undefined || initializing) {
         write(failure(id, { code: ErrorCode.InvalidRequest, message: "already initialized" }));
         return;
       }
-      let started;
-      try {
-        started = startSession(params, identity, gatewayBackends(gateway));
-      } catch (error) {
-        write(failure(id, JsonRpcError.from(error).toJSON()));
-        return;
-      }
-      session = started.session;
-      const { result } = started;
-      session.attachStandalone({ send: write, close: () => {} });
-      gateway.sessions.add(session);
-      write(success(id, result));
+      // A second initialize arriving while this one is being recorded must still be refused.
+      initializing = true;
+      void gateway.dispatcher.initialize(classified.message, identity).then(({ session: started, response }) => {
+        initializing = false;
+        session = started;
+        if (started !== undefined) {
+          started.attachStandalone({ send: write, close: () => {} });
+          gateway.sessions.add(started);
+        }
+        write(response);
+      });
       return;
     }
     if (session === undefined) {
@@ -85,8 +83,4 @@ export function serveStdio(gateway: Gateway, input: NodeJS.ReadableStream, outpu
     input.on("end", () => resolve());
     input.on("close", () => resolve());
   });
-}
-
-function gatewayBackends(gateway: Gateway) {
-  return gateway.currentConfig.servers.map((s) => gateway.backend(s.name)).filter((b) => b !== undefined);
 }

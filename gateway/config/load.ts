@@ -140,7 +140,9 @@ function resolvePaths(config: GatewayConfig, configFile: string, configDir: stri
     if (server.transport !== "stdio") return server;
     return { ...server, cwd: path.resolve(configDir, server.cwd ?? ".") };
   });
-  return { ...config, dataDir: path.resolve(configDir, config.dataDir), servers, configFile, configDir };
+  const dataDir = path.resolve(configDir, config.dataDir);
+  const audit = { ...config.audit, dir: config.audit.dir === undefined ? path.join(dataDir, "audit") : path.resolve(configDir, config.audit.dir) };
+  return { ...config, dataDir, audit, servers, configFile, configDir };
 }
 
 /** Parses, interpolates and validates config text. Never throws for bad input. */

@@ -127,6 +127,72 @@ const policySchema = z.strictObject({
   denyAs: z.enum(["explicit", "unknown"]).default("explicit"),
 });
 
+const MiB = 1024 * 1024;
+
+const auditSchema = z
+  .strictObject({
+    /** Off only by saying so: a gateway that forgets what it allowed is not one a security team can run. */
+    enabled: z.boolean().default(true),
+    /** Segments, summaries and checkpoints. Default: <dataDir>/audit. Relative to the config file's folder. */
+    dir: z.string().min(1).optional(),
+    /**
+     * sync: a reply leaves only after its record is fsynced (group commit). batched: records are written and
+     * synced every batchWindowMs; a crash loses at most that window.
+     */
+    durability: z.enum(["sync", "batched"]).default("sync"),
+    batchWindowMs: z.number().int().min(1).max(10_000).default(100),
+    /** redacted: secrets and the policy's redact pointers masked. raw: as sent (policy pointers still apply). omit: only args_sha256. */
+    arguments: z.enum(["redacted", "raw", "omit"]).default("redacted"),
+    /** This replica's name in every record. Default: $HOSTNAME, else the OS host name. */
+    replica: z.string().min(1).optional(),
+    segment: z
+      .strictObject({
+        maxBytes: z.number().int().min(4096).default(16 * MiB),
+        maxAgeMs: z.number().int().min(1_000).default(3_600_000),
+      })
+      .default({ maxBytes: 16 * MiB, maxAgeMs: 3_600_000 }),
+    checkpoint: z
+      .strictObject({
+        every: z.number().int().min(1).default(1_000),
+        intervalMs: z.number().int().min(100).default(10_000),
+      })
+      .default({ every: 1_000, intervalMs: 10_000 }),
+    /** Whole segments are cut by age or total size, with a signed retention checkpoint so verify still passes. */
+    retention: z
+      .strictObject({
+        maxAgeDays: z.number().positive().optional(),
+        maxTotalBytes: z.number().int().min(4096).optional(),
+      })
+      .default({}),
+    /** The scope a token needs for GET /admin/audit. */
+    readScope: z.string().min(1).default("audit:read"),
+    sinks: z
+      .strictObject({
+        /** Each record as a JSON line on stdout, for log shippers; operational logs then go to stderr. */
+        stdout: z.boolean().default(false),
+        /** XADD to a Redis Stream (MAXLEN ~ maxLen), collecting every replica's records. */
+        redis: z
+          .strictObject({
+            url: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL"),
+            stream: z.string().min(1).default("gatehouse:audit"),
+            maxLen: z.number().int().min(1).default(1_000_000),
+          })
+          .optional(),
+      })
+      .default({ stdout: false }),
+  })
+  .default({
+    enabled: true,
+    durability: "sync",
+    batchWindowMs: 100,
+    arguments: "redacted",
+    segment: { maxBytes: 16 * MiB, maxAgeMs: 3_600_000 },
+    checkpoint: { every: 1_000, intervalMs: 10_000 },
+    retention: {},
+    readScope: "audit:read",
+    sinks: { stdout: false },
+  });
+
 /** Settings every transport shares. */
 const serverCommon = {
   name: serverName,
@@ -208,6 +274,8 @@ export const configSchema = z
     identity: identitySchema.optional(),
     /** Rego compiled to WASM, evaluated in-process on every call and list. Absent: no policy stage. */
     policy: policySchema.optional(),
+    /** The tamper-evident audit log: one hash-chained record per decision. On unless `enabled: false`. */
+    audit: auditSchema,
     servers: z.array(serverSchema).default([]),
   })
   .superRefine((config, ctx) => {
@@ -236,4 +304,5 @@ export type HttpServerConfig = z.infer<typeof httpServer>;
 export type NamingConfig = GatewayConfig["naming"];
 export type IdentitySettings = z.infer<typeof identitySchema>;
 export type PolicySettings = z.infer<typeof policySchema>;
+export type AuditSettings = z.infer<typeof auditSchema>;
 export type IssuerSettings = z.infer<typeof issuerSchema>;

@@ -1,5 +1,5 @@
-/** The Hono app: /mcp, probes, and the well-known documents. Admin and metrics routes join here as they land. */
-import { Hono } from "hono";
+/** The Hono app: /mcp, probes, and the well-known documents. The admin routes come from ../admin. */
+import { Hono, type Context } from "hono";
 import { createMcpEndpoint, type McpEndpointDeps } from "./mcp-endpoint.ts";
 import { PROTECTED_RESOURCE_PATH } from "./auth.ts";
 
@@ -15,6 +15,8 @@ export interface HttpAppDeps extends McpEndpointDeps {
   protectedResource: () => Record<string, unknown> | undefined;
   /** The gateway's public keys, for backends that verify its identity assertions. */
   jwks: () => Promise<Record<string, unknown>>;
+  /** GET /admin/audit (see ../admin). */
+  auditApi: (c: Context) => Promise<Response>;
 }
 
 export function createHttpApp(deps: HttpAppDeps): Hono {
@@ -33,6 +35,8 @@ export function createHttpApp(deps: HttpAppDeps): Hono {
     });
   }
   app.get("/.well-known/jwks.json", async (c) => c.json(await deps.jwks(), 200, { "cache-control": "public, max-age=300" }));
+
+  app.get("/admin/audit", (c) => deps.auditApi(c));
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", (c) => {

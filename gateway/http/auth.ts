@@ -41,24 +41,38 @@ function challenge(c: Context, status: 401 | 403, error?: AuthError): Response {
   });
 }
 
-export function createAuth(authenticator: Authenticator | undefined): (c: Context) => Promise<AuthOutcome> {
+/** Told of every refused token before the 401/403 leaves, so the audit trail has it (never the token itself). */
+export type RefusalRecorder = (c: Context, status: 401 | 403, reason: string) => Promise<void>;
+
+export function createAuth(authenticator: Authenticator | undefined, onRefused: RefusalRecorder = async () => {}): (c: Context) => Promise<AuthOutcome> {
+  const refuse = async (c: Context, status: 401 | 403, error?: AuthError): Promise<AuthOutcome> => {
+    await onRefused(c, status, error === undefined ? "no bearer token" : `${error.error}: ${error.description}`);
+    return { response: challenge(c, status, error) };
+  };
   return async (c) => {
     // A token in a URL ends up in logs and proxies' caches: refuse it even before looking at the header.
     if (c.req.url.includes("access_token") && new URL(c.req.url).searchParams.has("access_token")) {
-      return { response: challenge(c, 401, new AuthError(401, "invalid_request", "tokens are accepted only in the Authorization header")) };
+      return refuse(c, 401, new AuthError(401, "invalid_request", "tokens are accepted only in the Authorization header"));
     }
     if (authenticator === undefined) return { identity: ANONYMOUS };
     const header = c.req.header("authorization");
-    if (header === undefined) return { response: challenge(c, 401) };
+    if (header === undefined) return refuse(c, 401);
     const match = /^Bearer[ ]+([^ ]+)[ ]*$/i.exec(header);
     if (match === null) {
-      return { response: challenge(c, 401, new AuthError(401, "invalid_request", "the Authorization header must be: Bearer <token>")) };
+      return refuse(c, 401, new AuthError(401, "invalid_request", "the Authorization header must be: Bearer <token>"));
     }
     try {
       return { identity: await authenticator.verify(match[1]!) };
     } catch (error) {
-      if (error instanceof AuthError) return { response: challenge(c, error.status === 403 ? 403 : 401, error) };
-      return { response: challenge(c, 401, new AuthError(401, "invalid_token", "the token could not be verified")) };
+      if (error instanceof AuthError) return refuse(c, error.status === 403 ? 403 : 401, error);
+      return refuse(c, 401, new AuthError(401, "invalid_token", "the token could not be verified"));
     }
   };
+}
+
+/** For routes beyond /mcp (admin): the identity must also hold `scope`, else 403 insufficient_scope. */
+export function requireScope(outcome: AuthOutcome, scope: string, c: Context): AuthOutcome {
+  if ("response" in outcome || outcome.identity.scopes.includes(scope)) return outcome;
+  const error = new AuthError(403, "insufficient_scope", `this endpoint needs scope ${scope}`, [scope]);
+  return { response: challenge(c, 403, error) };
 }

@@ -8,18 +8,17 @@
 import type { Context } from "hono";
 import {
   ErrorCode,
-  JsonRpcError,
   Method,
   allowsBatches,
   classify,
   failure,
-  success,
   type JsonRpcMessage,
+  type JsonRpcRequest,
   type JsonRpcResponse,
   type ProtocolVersion,
 } from "../protocol/index.ts";
 import type { ClientSession, SessionStore } from "../session/index.ts";
-import { startSession, type Dispatcher, type RelatedStream } from "../pipeline/index.ts";
+import type { Dispatcher, RelatedStream, RequestContext } from "../pipeline/index.ts";
 import type { Backend } from "../upstream/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
 import type { AuthOutcome } from "./auth.ts";
@@ -54,18 +53,49 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
   const common = (c: Context): Response | undefined =>
     checkOrigin(c.req.header("origin"), c.req.header("host"), deps.settings().allowedOrigins, deps.loopbackBind());
 
+  const httpOf = (c: Context): NonNullable<RequestContext["http"]> => ({
+    method: c.req.method,
+    path: c.req.path,
+    remote: (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress,
+  });
+
+  /** An error answered here, after identity: recorded in the audit trail first, like every other answer. */
+  const refuse = async (
+    c: Context,
+    identity: AgentIdentity,
+    status: number,
+    code: number,
+    message: string,
+    extra: { id?: string | number | null; method?: string; session?: ClientSession; bytesIn?: number } = {},
+  ): Promise<Response> => {
+    await deps.dispatcher.audit.event({
+      kind: "rejected",
+      identity,
+      session: extra.session,
+      method: extra.method,
+      decision: "none",
+      reasons: [message],
+      httpStatus: status,
+      code,
+      bytesIn: extra.bytesIn ?? 0,
+      traceparent: c.req.header("traceparent"),
+      http: httpOf(c),
+    });
+    return errorResponse(status, code, message, extra.id ?? null);
+  };
+
   /**
    * 400 when the header is missing; 404 when the id is unknown, ended, or belongs to another identity (which must
    * not even learn that the session exists).
    */
-  const lookupSession = (c: Context, identity: AgentIdentity): { session: ClientSession } | { response: Response } => {
+  const lookupSession = async (c: Context, identity: AgentIdentity, method?: string): Promise<{ session: ClientSession } | { response: Response }> => {
     const id = c.req.header(SESSION_HEADER);
     if (id === undefined || id === "") {
-      return { response: errorResponse(400, ErrorCode.InvalidRequest, "Bad Request: Mcp-Session-Id header is required") };
+      return { response: await refuse(c, identity, 400, ErrorCode.InvalidRequest, "Bad Request: Mcp-Session-Id header is required", { method }) };
     }
     const session = deps.sessions.get(id);
     if (session === undefined || session.isClosed || !session.admits(identity)) {
-      return { response: errorResponse(404, ErrorCode.InvalidRequest, "Session not found: it ended or never existed; initialize a new one") };
+      return { response: await refuse(c, identity, 404, ErrorCode.InvalidRequest, "Session not found: it ended or never existed; initialize a new one", { method }) };
     }
     return { session };
   };
@@ -77,26 +107,28 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     if ("response" in auth) return auth.response;
     const { identity } = auth;
     const versionCheck = checkProtocolVersion(c.req.header("mcp-protocol-version"));
-    if ("response" in versionCheck) return versionCheck.response;
+    if ("response" in versionCheck) return audited(c, identity, versionCheck.response);
     const body = await readBody(c.req.raw, deps.settings().maxBodyBytes);
-    if ("response" in body) return body.response;
+    if ("response" in body) return audited(c, identity, body.response);
+    const bytesIn = Buffer.byteLength(body.text);
 
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.text);
     } catch {
-      return errorResponse(400, ErrorCode.ParseError, "Parse error: the body is not valid JSON");
+      return refuse(c, identity, 400, ErrorCode.ParseError, "Parse error: the body is not valid JSON", { bytesIn });
     }
     if (Array.isArray(parsed)) return postBatch(c, identity, parsed, versionCheck.version);
 
     const classified = classify(parsed);
     if (classified.kind === "invalid") {
-      return errorResponse(400, ErrorCode.InvalidRequest, `Invalid Request: ${classified.reason}`, classified.id);
+      return refuse(c, identity, 400, ErrorCode.InvalidRequest, `Invalid Request: ${classified.reason}`, { id: classified.id, bytesIn });
     }
+    const context: RequestContext = { bytesIn, traceparent: c.req.header("traceparent"), http: httpOf(c) };
     if (classified.kind === "request" && classified.message.method === Method.Initialize) {
-      return initialize(c, identity, classified.message.id, classified.message.params);
+      return initialize(c, identity, classified.message, context);
     }
-    const found = lookupSession(c, identity);
+    const found = await lookupSession(c, identity, classified.kind === "response" ? undefined : classified.message.method);
     if ("response" in found) return found.response;
     const { session } = found;
 
@@ -108,30 +140,48 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
       deps.dispatcher.handleResponse(session, classified.message);
       return new Response(null, { status: 202 });
     }
-    return respond(session, classified.message, acceptsSse(c.req.header("accept")), acceptsJson(c.req.header("accept")));
+    return respond(session, classified.message, acceptsSse(c.req.header("accept")), acceptsJson(c.req.header("accept")), context);
   }
 
-  function initialize(c: Context, identity: AgentIdentity, id: string | number, params: Record<string, unknown> | undefined): Response {
-    if (c.req.header(SESSION_HEADER) !== undefined) {
-      return errorResponse(400, ErrorCode.InvalidRequest, "Bad Request: initialize must not carry an Mcp-Session-Id", id);
-    }
-    if (!deps.accepting()) return errorResponse(503, ErrorCode.ShuttingDown, "gateway is shutting down", id);
-    let started;
+  /** A guard's ready-made error response, recorded before it leaves. */
+  async function audited(c: Context, identity: AgentIdentity, response: Response): Promise<Response> {
+    const text = await response.clone().text();
+    let error: { code?: number; message?: string } | undefined;
     try {
-      started = startSession(params, identity, deps.backends().values());
-    } catch (error) {
-      const { code, message } = JsonRpcError.from(error);
-      return errorResponse(200, code, message, id);
+      error = (JSON.parse(text) as { error?: { code?: number; message?: string } }).error;
+    } catch {
+      // not a JSON-RPC body: the status says enough
     }
-    const { session, result } = started;
-    deps.sessions.add(session);
-    const answer = success(id, result);
-    const sessionHeader = { "mcp-session-id": session.id };
-    if (!acceptsJson(c.req.header("accept"))) return sseResponse(answer, sessionHeader);
-    return new Response(JSON.stringify(answer), { status: 200, headers: { ...JSON_HEADERS, ...sessionHeader } });
+    await deps.dispatcher.audit.event({
+      kind: "rejected",
+      identity,
+      decision: "none",
+      reasons: [error?.message ?? `HTTP ${response.status}`],
+      httpStatus: response.status,
+      code: error?.code,
+      bytesIn: Number(c.req.header("content-length") ?? 0) || 0,
+      traceparent: c.req.header("traceparent"),
+      http: httpOf(c),
+    });
+    return response;
   }
 
-  function respond(session: ClientSession, request: Extract<JsonRpcMessage, { id: unknown; method: string }>, sse: boolean, json: boolean): Promise<Response> {
+  async function initialize(c: Context, identity: AgentIdentity, request: JsonRpcRequest, context: RequestContext): Promise<Response> {
+    if (c.req.header(SESSION_HEADER) !== undefined) {
+      return refuse(c, identity, 400, ErrorCode.InvalidRequest, "Bad Request: initialize must not carry an Mcp-Session-Id", { id: request.id, method: Method.Initialize, bytesIn: context.bytesIn });
+    }
+    if (!deps.accepting()) return refuse(c, identity, 503, ErrorCode.ShuttingDown, "gateway is shutting down", { id: request.id, method: Method.Initialize, bytesIn: context.bytesIn });
+    const { session, response } = await deps.dispatcher.initialize(request, identity, context);
+    const sessionHeader: Record<string, string> = {};
+    if (session !== undefined) {
+      deps.sessions.add(session);
+      sessionHeader["mcp-session-id"] = session.id;
+    }
+    if (!acceptsJson(c.req.header("accept"))) return sseResponse(response, sessionHeader);
+    return new Response(JSON.stringify(response), { status: 200, headers: { ...JSON_HEADERS, ...sessionHeader } });
+  }
+
+  function respond(session: ClientSession, request: JsonRpcRequest, sse: boolean, json: boolean, context: RequestContext): Promise<Response> {
     return new Promise<Response>((resolve) => {
       let channel: SseChannel | undefined;
       const stream: RelatedStream = {
@@ -144,7 +194,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
           return channel.send(message);
         },
       };
-      void deps.dispatcher.handleRequest(session, request, stream).then((response) => {
+      void deps.dispatcher.handleRequest(session, request, stream, context).then((response) => {
         if (channel !== undefined) {
           channel.send(response);
           channel.close();
@@ -159,12 +209,14 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
 
   /** 2025-03-26 allowed batches; later revisions removed them, so they get a precise -32600. */
   async function postBatch(c: Context, identity: AgentIdentity, batch: unknown[], headerVersion: ProtocolVersion): Promise<Response> {
-    const found = lookupSession(c, identity);
-    const version = "session" in found ? found.session.protocolVersion : headerVersion;
+    const id = c.req.header(SESSION_HEADER);
+    const known = id === undefined ? undefined : deps.sessions.get(id);
+    const version = known !== undefined && known.admits(identity) ? known.protocolVersion : headerVersion;
     if (!allowsBatches(version)) {
-      return errorResponse(400, ErrorCode.InvalidRequest, `Invalid Request: JSON-RPC batches are not supported in protocol version ${version}`);
+      return refuse(c, identity, 400, ErrorCode.InvalidRequest, `Invalid Request: JSON-RPC batches are not supported in protocol version ${version}`);
     }
-    if (batch.length === 0) return errorResponse(400, ErrorCode.InvalidRequest, "Invalid Request: empty batch");
+    if (batch.length === 0) return refuse(c, identity, 400, ErrorCode.InvalidRequest, "Invalid Request: empty batch");
+    const found = await lookupSession(c, identity);
     if ("response" in found) return found.response;
     const { session } = found;
     const replies: Array<Promise<JsonRpcResponse>> = [];
@@ -176,7 +228,8 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
         replies.push(Promise.resolve(failure(classified.message.id, { code: ErrorCode.InvalidRequest, message: "initialize must not be batched" })));
       } else if (classified.kind === "request") {
         const toStandalone: RelatedStream = { send: (m) => session.sendStandalone(m) };
-        replies.push(deps.dispatcher.handleRequest(session, classified.message, toStandalone));
+        const context: RequestContext = { traceparent: c.req.header("traceparent"), http: httpOf(c) };
+        replies.push(deps.dispatcher.handleRequest(session, classified.message, toStandalone, context));
       } else if (classified.kind === "notification") {
         deps.dispatcher.handleNotification(session, classified.message);
       } else {
@@ -200,7 +253,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     }
     const versionCheck = checkProtocolVersion(c.req.header("mcp-protocol-version"));
     if ("response" in versionCheck) return versionCheck.response;
-    const found = lookupSession(c, auth.identity);
+    const found = await lookupSession(c, auth.identity);
     if ("response" in found) return found.response;
     const { session } = found;
     const channel: SseChannel = new SseChannel({ keepaliveMs: KEEPALIVE_MS, onClose: () => session.detachStandalone(channel) });
@@ -217,7 +270,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     if (rejected) return rejected;
     const auth = await deps.authenticate(c);
     if ("response" in auth) return auth.response;
-    const found = lookupSession(c, auth.identity);
+    const found = await lookupSession(c, auth.identity);
     if ("response" in found) return found.response;
     deps.sessions.remove(found.session.id);
     return new Response(null, { status: 200 });

@@ -2,8 +2,10 @@
  * The agent-facing side of MCP, transport-neutral: one method, one handler. Each handler routes through the
  * current routing table to the owning backend and maps names, URIs and tokens both ways.
  *
- * Identity, policy and audit plug in here, in that order, between the table lookup and the backend call.
+ * Identity (already verified by the transport), policy and audit plug in here: policy between the table lookup
+ * and the backend call, audit when the answer is ready and before it leaves.
  */
+import { performance } from "node:perf_hooks";
 import {
   ErrorCode,
   JsonRpcError,
@@ -22,10 +24,13 @@ import { paginate, type RoutingTable } from "../routing/index.ts";
 import type { ClientSession, SessionStore } from "../session/index.ts";
 import type { Backend } from "../upstream/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
+import type { AuditLog, EntrySettings } from "../audit/index.ts";
 import { ArgumentValidators } from "./arguments.ts";
 import { PolicyStage, type PolicyGate } from "./policy-stage.ts";
 import { InflightCalls, type RelatedStream } from "./inflight.ts";
 import { ResourceSubscriptions } from "./subscriptions.ts";
+import { AuditStage, type CallTrace, type RequestContext } from "./audit-stage.ts";
+import { startSession } from "./initialize.ts";
 import { logger } from "../log.ts";
 
 const log = logger("dispatcher");
@@ -39,15 +44,19 @@ export interface DispatcherDeps {
   assertionFor?: (server: string, agent: AgentIdentity) => Promise<string> | undefined;
   /** The policy stage; undefined when no policy is configured. */
   policy?: () => PolicyGate | undefined;
+  /** The audit log; undefined when auditing is off. */
+  audit?: () => AuditLog | undefined;
+  auditSettings?: () => EntrySettings;
 }
 
-type Handler = (session: ClientSession, request: JsonRpcRequest, stream: RelatedStream) => Promise<JsonObject>;
+type Handler = (session: ClientSession, request: JsonRpcRequest, stream: RelatedStream, trace: CallTrace) => Promise<JsonObject>;
 
 export class Dispatcher {
   readonly inflight = new InflightCalls();
   readonly subscriptions = new ResourceSubscriptions();
   private readonly validators = new ArgumentValidators();
   private readonly policy: PolicyStage;
+  readonly audit: AuditStage;
   private readonly deps: DispatcherDeps;
   private readonly handlers: ReadonlyMap<string, Handler>;
   private draining = false;
@@ -55,18 +64,19 @@ export class Dispatcher {
   constructor(deps: DispatcherDeps) {
     this.deps = deps;
     this.policy = new PolicyStage(() => deps.policy?.(), deps.table);
+    this.audit = new AuditStage(() => deps.audit?.(), deps.auditSettings ?? (() => ({ replica: "local", arguments: "redacted" })));
     this.handlers = new Map<string, Handler>([
       [Method.Ping, async () => ({})],
       [Method.ToolsList, async (s, r) => this.list(r, "tools", this.policy.visible(s, "tools", this.deps.table().tools))],
       [Method.PromptsList, async (s, r) => this.list(r, "prompts", this.policy.visible(s, "prompts", this.deps.table().prompts))],
       [Method.ResourcesList, async (s, r) => this.list(r, "resources", this.policy.visible(s, "resources", this.deps.table().resources))],
       [Method.ResourceTemplatesList, async (_s, r) => this.list(r, "resourceTemplates", this.deps.table().resourceTemplates)],
-      [Method.ToolsCall, (s, r, st) => this.callTool(s, r, st)],
-      [Method.PromptsGet, (s, r, st) => this.getPrompt(s, r, st)],
-      [Method.ResourcesRead, (s, r, st) => this.readResource(s, r, st)],
-      [Method.ResourcesSubscribe, (s, r) => this.subscribe(s, r)],
-      [Method.ResourcesUnsubscribe, (s, r) => this.unsubscribe(s, r)],
-      [Method.CompletionComplete, (s, r, st) => this.complete(s, r, st)],
+      [Method.ToolsCall, (s, r, st, t) => this.callTool(s, r, st, t)],
+      [Method.PromptsGet, (s, r, st, t) => this.getPrompt(s, r, st, t)],
+      [Method.ResourcesRead, (s, r, st, t) => this.readResource(s, r, st, t)],
+      [Method.ResourcesSubscribe, (s, r, _st, t) => this.subscribe(s, r, t)],
+      [Method.ResourcesUnsubscribe, (s, r, _st, t) => this.unsubscribe(s, r, t)],
+      [Method.CompletionComplete, (s, r, st, t) => this.complete(s, r, st, t)],
       [Method.LoggingSetLevel, (s, r) => this.setLogLevel(s, r)],
     ]);
   }
@@ -76,8 +86,16 @@ export class Dispatcher {
     this.draining = true;
   }
 
-  async handleRequest(session: ClientSession, request: JsonRpcRequest, stream: RelatedStream): Promise<JsonRpcResponse> {
+  /** Answers one request; the answer is recorded in the audit log before it is returned. */
+  async handleRequest(session: ClientSession, request: JsonRpcRequest, stream: RelatedStream, context: RequestContext = {}): Promise<JsonRpcResponse> {
+    const startedAt = performance.now();
     session.touch();
+    const trace: CallTrace = {};
+    const response = await this.answer(session, request, stream, trace);
+    return this.audit.request(session, request, trace, response, startedAt, context);
+  }
+
+  private async answer(session: ClientSession, request: JsonRpcRequest, stream: RelatedStream, trace: CallTrace): Promise<JsonRpcResponse> {
     const handler = this.handlers.get(request.method);
     if (handler === undefined) {
       return failure(request.id, { code: ErrorCode.MethodNotFound, message: `Method not found: ${request.method}` });
@@ -85,12 +103,45 @@ export class Dispatcher {
     if (this.draining && request.method !== Method.Ping) {
       return failure(request.id, { code: ErrorCode.ShuttingDown, message: "gateway is shutting down; retry on another replica" });
     }
+    const auditDown = this.audit.unavailable();
+    if (auditDown !== undefined) {
+      return failure(request.id, { code: ErrorCode.AuditUnavailable, message: "the audit log is unavailable, so requests are refused until it is fixed" });
+    }
     try {
-      return success(request.id, await handler(session, request, stream));
+      return success(request.id, await handler(session, request, stream, trace));
     } catch (error) {
       if (!(error instanceof JsonRpcError)) log.error({ err: error, method: request.method }, "handler failed");
       return failure(request.id, JsonRpcError.from(error).toJSON());
     }
+  }
+
+  /**
+   * initialize, for every transport: creates the session bound to `identity` and records the request. The
+   * caller stores the session (when there is one) and sends the response.
+   */
+  async initialize(request: JsonRpcRequest, identity: AgentIdentity, context: RequestContext = {}): Promise<{ session?: ClientSession; response: JsonRpcResponse }> {
+    const startedAt = performance.now();
+    let started: ReturnType<typeof startSession> | undefined;
+    let response: JsonRpcResponse;
+    const auditDown = this.audit.unavailable();
+    if (auditDown !== undefined) {
+      response = failure(request.id, { code: ErrorCode.AuditUnavailable, message: "the audit log is unavailable, so requests are refused until it is fixed" });
+    } else {
+      try {
+        started = startSession(request.params, identity, this.deps.backends().values());
+        response = success(request.id, started.result);
+      } catch (error) {
+        response = failure(request.id, JsonRpcError.from(error).toJSON());
+      }
+    }
+    const session = started?.session;
+    if (session === undefined) {
+      const error = "error" in response ? response.error : { code: ErrorCode.InternalError, message: "no session" };
+      await this.audit.event({ kind: "rejected", identity, method: Method.Initialize, decision: "none", reasons: [error.message], httpStatus: 200, code: error.code, bytesIn: context.bytesIn ?? 0, traceparent: context.traceparent, http: context.http ?? { method: "POST", path: "/mcp" } });
+      return { response };
+    }
+    const recorded = await this.audit.request(session, request, {}, response, startedAt, context);
+    return "error" in recorded ? { response: recorded } : { session, response: recorded };
   }
 
   handleNotification(session: ClientSession, message: JsonRpcNotification): void {
@@ -127,16 +178,18 @@ export class Dispatcher {
     return nextCursor === undefined ? { [list]: page } : { [list]: page, nextCursor };
   }
 
-  private async callTool(session: ClientSession, request: JsonRpcRequest, stream: RelatedStream): Promise<JsonObject> {
+  private async callTool(session: ClientSession, request: JsonRpcRequest, stream: RelatedStream, trace: CallTrace): Promise<JsonObject> {
     const params = request.params ?? {};
     const name = params.name;
     if (typeof name !== "string") throw new JsonRpcError(ErrorCode.InvalidParams, "tools/call needs params.name (a string)");
+    const args = params.arguments;
+    trace.route = { tool: name };
+    trace.arguments = args;
     const route = this.deps.table().tool(name);
     if (route === undefined) throw new JsonRpcError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
-    const args = params.arguments;
     if (args !== undefined && asObject(args) === undefined) throw new JsonRpcError(ErrorCode.InvalidParams, "arguments must be an object");
     // Policy first: an agent that may not use a tool must not learn its schema from a validation error.
-    this.policy.authorize(session, { method: Method.ToolsCall, server: route.server, tool: route.originalName, arguments: (args ?? {}) as JsonObject }, route, `Unknown tool: ${name}`);
+    this.policy.authorize(session, trace, { method: Method.ToolsCall, server: route.server, tool: route.originalName, arguments: (args ?? {}) as JsonObject }, route, `Unknown tool: ${name}`);
     const check = this.validators.check(route.hash, route.definition.inputSchema, args);
     if (!check.ok) {
       const message = `Invalid arguments for tool ${name}: ${check.problems}`;
@@ -144,33 +197,35 @@ export class Dispatcher {
       if (session.protocolVersion === "2025-11-25") return { content: [{ type: "text", text: message }], isError: true };
       throw new JsonRpcError(ErrorCode.InvalidParams, message);
     }
-    return this.forward(session, request, stream, route.server, Method.ToolsCall, { ...params, name: route.originalName });
+    return this.forward(session, request, stream, trace, route.server, Method.ToolsCall, { ...params, name: route.originalName });
   }
 
-  private async getPrompt(session: ClientSession, request: JsonRpcRequest, stream: RelatedStream): Promise<JsonObject> {
+  private async getPrompt(session: ClientSession, request: JsonRpcRequest, stream: RelatedStream, trace: CallTrace): Promise<JsonObject> {
     const params = request.params ?? {};
     const name = params.name;
     if (typeof name !== "string") throw new JsonRpcError(ErrorCode.InvalidParams, "prompts/get needs params.name (a string)");
+    const args = asObject(params.arguments) ?? {};
+    trace.route = { prompt: name };
+    trace.arguments = params.arguments;
     const route = this.deps.table().prompt(name);
     if (route === undefined) throw new JsonRpcError(ErrorCode.InvalidParams, `Unknown prompt: ${name}`);
-    const args = asObject(params.arguments) ?? {};
-    this.policy.authorize(session, { method: Method.PromptsGet, server: route.server, prompt: route.originalName, arguments: args }, undefined, `Unknown prompt: ${name}`);
-    return this.forward(session, request, stream, route.server, Method.PromptsGet, { ...params, name: route.originalName });
+    this.policy.authorize(session, trace, { method: Method.PromptsGet, server: route.server, prompt: route.originalName, arguments: args }, undefined, `Unknown prompt: ${name}`);
+    return this.forward(session, request, stream, trace, route.server, Method.PromptsGet, { ...params, name: route.originalName });
   }
 
-  private async readResource(session: ClientSession, request: JsonRpcRequest, stream: RelatedStream): Promise<JsonObject> {
-    const { uri, route } = this.resourceRoute(request);
-    this.policy.authorize(session, { method: Method.ResourcesRead, server: route.server, uri: route.originalUri }, undefined, `Resource not found: ${uri}`, ErrorCode.ResourceNotFound);
-    const result = await this.forward(session, request, stream, route.server, Method.ResourcesRead, { ...request.params, uri: route.originalUri });
+  private async readResource(session: ClientSession, request: JsonRpcRequest, stream: RelatedStream, trace: CallTrace): Promise<JsonObject> {
+    const { uri, route } = this.resourceRoute(request, trace);
+    this.policy.authorize(session, trace, { method: Method.ResourcesRead, server: route.server, uri: route.originalUri }, undefined, `Resource not found: ${uri}`, ErrorCode.ResourceNotFound);
+    const result = await this.forward(session, request, stream, trace, route.server, Method.ResourcesRead, { ...request.params, uri: route.originalUri });
     // Contents name the backend's URI; the client asked for the exposed one.
     const contents = Array.isArray(result.contents) ? result.contents : undefined;
     if (contents === undefined || uri === route.originalUri) return result;
     return { ...result, contents: contents.map((c) => (asObject(c)?.uri === route.originalUri ? { ...(c as JsonObject), uri } : c)) };
   }
 
-  private async subscribe(session: ClientSession, request: JsonRpcRequest): Promise<JsonObject> {
-    const { uri, route } = this.resourceRoute(request);
-    this.policy.authorize(session, { method: Method.ResourcesSubscribe, server: route.server, uri: route.originalUri }, undefined, `Resource not found: ${uri}`, ErrorCode.ResourceNotFound);
+  private async subscribe(session: ClientSession, request: JsonRpcRequest, trace: CallTrace): Promise<JsonObject> {
+    const { uri, route } = this.resourceRoute(request, trace);
+    this.policy.authorize(session, trace, { method: Method.ResourcesSubscribe, server: route.server, uri: route.originalUri }, undefined, `Resource not found: ${uri}`, ErrorCode.ResourceNotFound);
     const backend = this.requireBackend(route.server);
     const { server, originalUri } = route;
     if (this.subscriptions.subscribersOf(server, originalUri).has(session.id)) return {};
@@ -195,23 +250,24 @@ export class Dispatcher {
     }
   }
 
-  private async unsubscribe(session: ClientSession, request: JsonRpcRequest): Promise<JsonObject> {
-    const { route } = this.resourceRoute(request);
+  private async unsubscribe(session: ClientSession, request: JsonRpcRequest, trace: CallTrace): Promise<JsonObject> {
+    const { route } = this.resourceRoute(request, trace);
+    trace.route = { server: route.server, uri: route.originalUri };
     if (this.subscriptions.remove(route.server, route.originalUri, session.id)) {
       await this.requireBackend(route.server).request(Method.ResourcesUnsubscribe, { uri: route.originalUri });
     }
     return {};
   }
 
-  private async complete(session: ClientSession, request: JsonRpcRequest, stream: RelatedStream): Promise<JsonObject> {
+  private async complete(session: ClientSession, request: JsonRpcRequest, stream: RelatedStream, trace: CallTrace): Promise<JsonObject> {
     const params = request.params ?? {};
     const ref = asObject(params.ref);
     const table = this.deps.table();
     if (ref?.type === "ref/prompt" && typeof ref.name === "string") {
       const route = table.prompt(ref.name);
       if (route === undefined) throw new JsonRpcError(ErrorCode.InvalidParams, `Unknown prompt: ${ref.name}`);
-      this.policy.authorize(session, { method: Method.CompletionComplete, server: route.server, prompt: route.originalName }, undefined, `Unknown prompt: ${ref.name}`);
-      return this.forward(session, request, stream, route.server, Method.CompletionComplete, {
+      this.policy.authorize(session, trace, { method: Method.CompletionComplete, server: route.server, prompt: route.originalName }, undefined, `Unknown prompt: ${ref.name}`);
+      return this.forward(session, request, stream, trace, route.server, Method.CompletionComplete, {
         ...params,
         ref: { ...ref, name: route.originalName },
       });
@@ -219,8 +275,8 @@ export class Dispatcher {
     if (ref?.type === "ref/resource" && typeof ref.uri === "string") {
       const route = table.resource(ref.uri);
       if (route === undefined) throw new JsonRpcError(ErrorCode.InvalidParams, `Unknown resource template: ${ref.uri}`);
-      this.policy.authorize(session, { method: Method.CompletionComplete, server: route.server, uri: route.originalUri }, undefined, `Unknown resource template: ${ref.uri}`);
-      return this.forward(session, request, stream, route.server, Method.CompletionComplete, {
+      this.policy.authorize(session, trace, { method: Method.CompletionComplete, server: route.server, uri: route.originalUri }, undefined, `Unknown resource template: ${ref.uri}`);
+      return this.forward(session, request, stream, trace, route.server, Method.CompletionComplete, {
         ...params,
         ref: { ...ref, uri: route.originalUri },
       });
@@ -246,9 +302,10 @@ export class Dispatcher {
     return {};
   }
 
-  private resourceRoute(request: JsonRpcRequest) {
+  private resourceRoute(request: JsonRpcRequest, trace: CallTrace) {
     const uri = request.params?.uri;
     if (typeof uri !== "string") throw new JsonRpcError(ErrorCode.InvalidParams, `${request.method} needs params.uri (a string)`);
+    trace.route = { uri };
     const route = this.deps.table().resource(uri);
     if (route === undefined) throw new JsonRpcError(ErrorCode.ResourceNotFound, `Resource not found: ${uri}`, { uri });
     return { uri, route };
@@ -270,6 +327,7 @@ export class Dispatcher {
     session: ClientSession,
     request: JsonRpcRequest,
     stream: RelatedStream,
+    trace: CallTrace,
     server: string,
     method: string,
     params: JsonObject,
@@ -285,7 +343,12 @@ export class Dispatcher {
     try {
       const pendingAssertion = this.deps.assertionFor?.(server, session.identity);
       const options = { owner: call, signal: call.controller.signal, ...(pendingAssertion ? { assertion: await pendingAssertion } : {}) };
-      return await backend.request(method, upstreamParams, options);
+      const sentAt = performance.now();
+      try {
+        return await backend.request(method, upstreamParams, options);
+      } finally {
+        trace.upstreamUs = Math.round((performance.now() - sentAt) * 1000);
+      }
     } finally {
       this.inflight.end(call);
     }

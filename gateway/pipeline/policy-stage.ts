@@ -10,9 +10,7 @@ import type { PolicyOutcome } from "../policy/index.ts";
 import type { RoutingTable, ToolRoute } from "../routing/index.ts";
 import type { ClientSession } from "../session/index.ts";
 import { policyInput, type PolicyInput, type PolicyRequest } from "./policy-input.ts";
-import { logger } from "../log.ts";
-
-const log = logger("policy-stage");
+import type { CallTrace } from "./audit-stage.ts";
 
 export interface PolicyGate {
   evaluate(input: PolicyInput): PolicyOutcome;
@@ -36,12 +34,18 @@ export class PolicyStage {
     this.table = table;
   }
 
-  /** Throws the denial; returns quietly on allow (and on a dry-run deny, which is only recorded). */
-  authorize(session: ClientSession, request: PolicyRequest, tool: ToolRoute | undefined, unknownMessage: string, unknownCode: number = ErrorCode.InvalidParams): void {
+  /**
+   * Throws the denial; returns quietly on allow (and on a dry-run deny). Either way the route, arguments and
+   * decision go into the trace, for the audit record.
+   */
+  authorize(session: ClientSession, trace: CallTrace, request: PolicyRequest, tool: ToolRoute | undefined, unknownMessage: string, unknownCode: number = ErrorCode.InvalidParams): void {
+    trace.route = { server: request.server, tool: request.tool, uri: request.uri, prompt: request.prompt };
+    if (request.arguments !== undefined) trace.arguments = request.arguments;
     const gate = this.gate();
     if (gate === undefined) return;
-    const outcome = gate.evaluate(policyInput(session, request, tool));
-    record(session, request, outcome);
+    const input = policyInput(session, request, tool);
+    const outcome = gate.evaluate(input);
+    trace.policy = { outcome, input: input as unknown as Record<string, unknown> };
     if (outcome.allow) return;
     if (gate.denyAs === "unknown") throw new JsonRpcError(unknownCode, unknownMessage);
     const reasons = outcome.reasons.length > 0 ? outcome.reasons : ["no grant allows this request"];
@@ -77,15 +81,5 @@ export class PolicyStage {
     }
     const route = table.resource((item as Resource).uri);
     return route && { request: { method: "resources/list", server: route.server, uri: route.originalUri } };
-  }
-}
-
-/** Until the audit log lands, dry-run denials and shadow disagreements are recorded in the operational log. */
-function record(session: ClientSession, request: PolicyRequest, outcome: PolicyOutcome): void {
-  if (outcome.effect === "dry-run-deny" || outcome.effect === "error") {
-    log.warn({ agent: session.identity.agentId, method: request.method, server: request.server, effect: outcome.effect, reasons: outcome.reasons, error: outcome.error }, "policy decision");
-  }
-  if (outcome.shadow?.disagrees) {
-    log.warn({ agent: session.identity.agentId, method: request.method, server: request.server, live: outcome.allow, shadow: outcome.shadow.allow, shadowRevision: outcome.shadow.revision }, "shadow policy disagrees");
   }
 }

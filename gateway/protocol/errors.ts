@@ -27,6 +27,8 @@ export const ErrorCode = {
   ShuttingDown: -32012,
   /** Policy refused the call (issue: policy). */
   PolicyDenied: -32020,
+  /** The audit log cannot write, so the request is refused rather than served unrecorded (fail closed). */
+  AuditUnavailable: -32030,
 } as const;
 
 /** An error that knows its JSON-RPC shape, so every layer can throw it and the edge can answer with it. */

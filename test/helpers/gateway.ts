@@ -4,6 +4,9 @@
  */
 import { serve } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import type { Server } from "node:http";
 import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -29,9 +32,16 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-/** A config without an identity section runs with insecureNoAuth, as `serve --insecure-no-auth` would. */
+/**
+ * A config without an identity section runs with insecureNoAuth, as `serve --insecure-no-auth` would. Unless the
+ * config names an audit.dir, each gateway gets a fresh one: tests run gateways side by side, and one directory
+ * takes one writer.
+ */
 export async function startGateway(config: ResolvedConfig | string): Promise<RunningGateway> {
-  const resolved = typeof config === "string" ? configFrom(config) : config;
+  let resolved = typeof config === "string" ? configFrom(config) : config;
+  if (resolved.audit.dir === path.join(resolved.dataDir, "audit")) {
+    resolved = { ...resolved, audit: { ...resolved.audit, dir: mkdtempSync(path.join(tmpdir(), "gatehouse-audit-")) } };
+  }
   const gateway = await Gateway.start(resolved, { startupTimeoutMs: 20_000, insecureNoAuth: resolved.identity === undefined });
   const server = await new Promise<Server>((resolve) => {
     const s = serve({ fetch: gateway.httpApp().fetch, hostname: "127.0.0.1", port: 0 }, () => resolve(s as Server)) as Server;

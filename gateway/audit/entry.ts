@@ -1,0 +1,132 @@
+/**
+ * Turns what the pipeline knows about one request into an audit entry, redacted before it goes anywhere:
+ * first the policy's `redact` obligations (JSON pointers into the policy input), then the built-in secret
+ * detectors. Raw arguments are kept only under `audit.arguments: raw`, and even then the policy's pointers apply.
+ */
+import { randomUUID } from "node:crypto";
+import type { AgentIdentity } from "../identity/index.ts";
+import type { PolicyOutcome } from "../policy/index.ts";
+import { canonicalJson, sha256Hex } from "./canonical.ts";
+import type { AuditAgent, AuditDecision, AuditEntry, AuditOutcome, RecordKind } from "./record.ts";
+import { maskSecrets, redactPointers } from "./redact.ts";
+
+export type ArgumentsMode = "redacted" | "raw" | "omit";
+
+export interface EntrySettings {
+  replica: string;
+  arguments: ArgumentsMode;
+}
+
+export interface RequestFacts {
+  kind: RecordKind;
+  identity?: AgentIdentity;
+  session?: { id: string; clientInfo?: { name?: string; version?: string }; protocolVersion?: string };
+  method?: string;
+  route?: { server?: string; tool?: string; uri?: string; prompt?: string };
+  /** As the client sent them: redacted here. */
+  arguments?: unknown;
+  /** The policy's decision and the input it saw; absent when no per-call decision applied. */
+  policy?: { outcome: PolicyOutcome; input: Record<string, unknown> };
+  /** The decision when no policy evaluation made it: deny for a refused token, allow for a served admin query, none otherwise. */
+  refusal?: { result: "allow" | "deny" | "none"; reasons: string[] };
+  outcome: AuditOutcome;
+  timings: { totalUs: number; upstreamUs?: number };
+  bytes: { in: number; out: number };
+  traceId: string;
+  http?: { method: string; path: string; remote?: string };
+}
+
+const KEY_CLAIMS = ["iss", "aud", "azp", "client_id", "jti", "iat", "exp"] as const;
+const ARGUMENTS_POINTER = "/request/arguments";
+
+function agentOf(identity: AgentIdentity): AuditAgent {
+  const claims: Record<string, unknown> = {};
+  for (const name of KEY_CLAIMS) if (identity.claims[name] !== undefined) claims[name] = identity.claims[name];
+  return {
+    id: identity.agentId,
+    issuer: identity.issuer,
+    subject: identity.subject,
+    trust_domain: identity.trustDomain,
+    namespace: identity.namespace,
+    service_account: identity.serviceAccount,
+    scopes: identity.scopes,
+    claims,
+  };
+}
+
+function decisionOf(facts: RequestFacts): AuditDecision {
+  if (facts.policy === undefined) return { result: facts.refusal?.result ?? "none", reasons: facts.refusal?.reasons ?? [] };
+  const { outcome } = facts.policy;
+  const decision: AuditDecision = { result: outcome.effect, reasons: outcome.reasons, revision: outcome.revision, error: outcome.error };
+  const shadow = outcome.shadow;
+  if (shadow?.disagrees) decision.shadow = { allow: shadow.allow, reasons: shadow.reasons, revision: shadow.revision, error: shadow.error };
+  return decision;
+}
+
+/** The obligation's pointers that land inside request.arguments, rebased onto the arguments themselves. */
+function argumentPointers(pointers: readonly string[]): string[] {
+  return pointers.flatMap((p) => (p === ARGUMENTS_POINTER ? [""] : p.startsWith(`${ARGUMENTS_POINTER}/`) ? [p.slice(ARGUMENTS_POINTER.length)] : []));
+}
+
+function obligationPointers(outcome: PolicyOutcome | undefined): string[] {
+  const redact = outcome?.obligations.redact;
+  return Array.isArray(redact) ? redact.filter((p): p is string => typeof p === "string" && (p === "" || p.startsWith("/"))) : [];
+}
+
+export function buildEntry(facts: RequestFacts, settings: EntrySettings): AuditEntry {
+  const pointers: string[] = [];
+  const detectors = new Set<string>();
+  const obligations = obligationPointers(facts.policy?.outcome);
+
+  let args: unknown;
+  if (facts.arguments !== undefined && settings.arguments !== "omit") {
+    const byPolicy = redactPointers(facts.arguments, argumentPointers(obligations));
+    pointers.push(...byPolicy.redacted.map((p) => `/arguments${p}`));
+    args = byPolicy.value;
+    if (settings.arguments === "redacted") {
+      const masked = maskSecrets(args);
+      args = masked.value;
+      pointers.push(...masked.redacted.map((p) => `/arguments${p}`));
+      masked.detectors.forEach((d) => detectors.add(d));
+    }
+  }
+
+  let input: Record<string, unknown> | undefined;
+  if (facts.policy !== undefined) {
+    const { request, ...rest } = facts.policy.input as { request?: Record<string, unknown> };
+    const { arguments: _dropped, ...requestWithoutArguments } = request ?? {};
+    const byPolicy = redactPointers({ ...rest, request: requestWithoutArguments } as Record<string, unknown>, obligations.filter((p) => !p.startsWith(ARGUMENTS_POINTER)));
+    const masked = maskSecrets(byPolicy.value);
+    input = masked.value;
+    pointers.push(...[...byPolicy.redacted, ...masked.redacted].map((p) => `/input${p}`));
+    masked.detectors.forEach((d) => detectors.add(d));
+  }
+
+  const entry: AuditEntry = {
+    kind: facts.kind,
+    decision_id: randomUUID(),
+    timestamp: new Date().toISOString(),
+    replica: settings.replica,
+    agent: facts.identity === undefined ? undefined : agentOf(facts.identity),
+    session:
+      facts.session === undefined
+        ? undefined
+        : { id: facts.session.id, client: facts.session.clientInfo, protocol_version: facts.session.protocolVersion },
+    method: facts.method,
+    server: facts.route?.server,
+    tool: facts.route?.tool,
+    uri: facts.route?.uri,
+    prompt: facts.route?.prompt,
+    arguments: args,
+    args_sha256: facts.arguments === undefined ? undefined : sha256Hex(canonicalJson(facts.arguments)),
+    decision: decisionOf(facts),
+    input,
+    outcome: facts.outcome,
+    metrics: { total_us: facts.timings.totalUs, policy_us: facts.policy?.outcome.evalMicros, upstream_us: facts.timings.upstreamUs },
+    bytes: facts.bytes,
+    trace_id: facts.traceId,
+    http: facts.http,
+  };
+  if (pointers.length > 0 || detectors.size > 0) entry.redacted = { pointers: [...new Set(pointers)].sort(), detectors: [...detectors].sort() };
+  return entry;
+}

@@ -1,0 +1,51 @@
+/**
+ * One writer per audit directory: two would fork the chain. The lock file holds the owner's pid; a lock whose
+ * process is gone (SIGKILL) is stale and taken over.
+ */
+import { open, readFile, unlink } from "node:fs/promises";
+import path from "node:path";
+
+const LOCK_FILE = "writer.lock";
+/** Directories held by this process: a pid check cannot tell two writers in one process apart. */
+const heldHere = new Set<string>();
+
+export interface DirectoryLock {
+  release(): Promise<void>;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+export async function acquireLock(dir: string): Promise<DirectoryLock> {
+  const key = path.resolve(dir);
+  const file = path.join(key, LOCK_FILE);
+  if (heldHere.has(key)) throw new Error(`audit directory ${dir} is already open in this process`);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const handle = await open(file, "wx", 0o600);
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      heldHere.add(key);
+      return {
+        release: async () => {
+          heldHere.delete(key);
+          await unlink(file).catch(() => {});
+        },
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const owner = Number((await readFile(file, "utf8").catch(() => "")).trim());
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
+        throw new Error(`audit directory ${dir} is in use by process ${owner} (${file}); give each replica its own audit.dir`);
+      }
+      await unlink(file).catch(() => {});
+    }
+  }
+  throw new Error(`could not lock audit directory ${dir}`);
+}
