@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { ensureDevIssuer, mintDevToken } from "../gateway/identity/index.ts";
 import { buildWasmBundle, findOpa } from "../gateway/policy/index.ts";
+import { queryAudit } from "../gateway/audit/index.ts";
 import { FLAKY, NOTES, ROOT, connectClient, startGateway, waitFor, type RunningGateway } from "./helpers/gateway.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "gatehouse-policy-"));
@@ -128,19 +129,25 @@ describe("modes", () => {
     const result = await stranger.callTool({ name: "flaky__echo", arguments: { text: "let through" } });
     expect(JSON.stringify(result.content)).toContain("let through");
     expect(dry.gateway.policyRuntime!.stats().counters.dryRunDenies).toBeGreaterThan(0);
+    const [record] = (await queryAudit(dry.gateway.auditLog!.dir, { agent: "stranger", method: "tools/call" }, { limit: 10 })).records;
+    expect(record?.decision).toMatchObject({ result: "dry-run-deny", revision: "rev-dry" });
+    expect(record?.decision.reasons.length).toBeGreaterThan(0);
+    expect(record?.outcome.status).toBe("ok");
 
     const hidden = await gatewayWith(`policy: { bundle: "${dryBundle}", denyAs: unknown }`);
     const other = await clientFor(hidden, "stranger");
     expect(await error(other.callTool({ name: "flaky__echo", arguments: {} }))).toMatch(/-32602.*Unknown tool: flaky__echo/);
   });
 
-  it("a shadow bundle is evaluated beside the live one and its disagreements are counted", async () => {
+  it("a shadow bundle is evaluated beside the live one and its disagreements are counted and recorded", async () => {
     const shadow = await bundle("shadow", grants({ stranger: { groups: [], grants: [{ id: "s", servers: ["flaky"], tools: ["echo"] }] } }), "rev-shadow");
     const liveBundle = await bundle("live-for-shadow", grants(), "rev-live");
     const both = await gatewayWith(`policy: { bundle: "${liveBundle}", shadow: "${shadow}" }`);
     const stranger = await clientFor(both, "stranger");
     expect(await error(stranger.callTool({ name: "flaky__echo", arguments: { text: "x" } }))).toMatch(/Denied by policy/);
     expect(both.gateway.policyRuntime!.stats().counters.shadowDisagreements).toBeGreaterThan(0);
+    const [record] = (await queryAudit(both.gateway.auditLog!.dir, { agent: "stranger", method: "tools/call" }, { limit: 10 })).records;
+    expect(record?.decision).toMatchObject({ result: "deny", revision: "rev-live", shadow: { allow: true, revision: "rev-shadow" } });
   });
 });
 

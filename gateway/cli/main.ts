@@ -3,6 +3,7 @@ import { serve, SERVE_USAGE } from "./serve.ts";
 import { configCheck } from "./config-check.ts";
 import { token } from "./token.ts";
 import { policy } from "./policy.ts";
+import { audit } from "./audit.ts";
 
 const USAGE = `Usage: gatehouse <command> [options]
 
@@ -10,7 +11,8 @@ Commands:
   serve           start the gateway (HTTP, or --stdio)
   config check    validate a config file
   token mint      print a bearer token from the dev issuer
-  policy          build, test and evaluate the Rego policy
+  policy          build, test, evaluate and replay the Rego policy
+  audit           verify, query and tail the audit log
 
 Run "gatehouse <command> --help" for a command's options.
 
@@ -25,6 +27,8 @@ export async function main(argv: string[]): Promise<number> {
       return token(rest);
     case "policy":
       return policy(rest);
+    case "audit":
+      return audit(rest);
     case "config":
       if (rest[0] === "check") return configCheck(rest.slice(1));
       process.stderr.write(`Usage: gatehouse config check FILE\n`);

@@ -7,11 +7,14 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { evalCommand } from "../policy/index.ts";
+import { loadConfigFile, loadDefaultConfig } from "../config/index.ts";
+import { filterFromQuery } from "../admin/index.ts";
+import { formatReplay, replayAudit } from "./replay.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const DEFAULT_BUNDLE = `${ROOT}policies/dist/bundle.tar.gz`;
 
-export const POLICY_USAGE = `Usage: gatehouse policy <build|test|eval> [options]
+export const POLICY_USAGE = `Usage: gatehouse policy <build|test|eval|replay> [options]
 
   policy test                          opa check --strict and opa test -v on policies/
   policy build [OPA BUILD ARGS]        the WASM bundle policies/dist/bundle.tar.gz, with the capabilities
@@ -20,6 +23,12 @@ export const POLICY_USAGE = `Usage: gatehouse policy <build|test|eval> [options]
                                        evaluate the input document (FILE, or - for stdin) and print the
                                        decision as JSON; exit 0 on allow, 3 on deny, 1 on error
                                        (default bundle: policies/dist/bundle.tar.gz)
+  policy replay --bundle CANDIDATE [--audit DIR | --config FILE] [--since T] [--until T]
+                [--agent A] [--server S] [--tool T] [--json]
+                                       re-evaluate the policy inputs recorded in the audit log against
+                                       CANDIDATE and print every decision that would change; exit 0
+                                       when none would, 3 when some would, 1 on error
+                                       (default audit dir: the config's audit.dir)
   -h, --help                           this text
 
 The input document is described in policies/README.md.`;
@@ -35,6 +44,7 @@ export async function policy(argv: string[]): Promise<number> {
     return result.status ?? 1;
   }
   if (sub === "eval") return evaluate(rest);
+  if (sub === "replay") return replay(rest);
   process.stderr.write(`gatehouse policy: unknown subcommand "${sub}"\n\n${POLICY_USAGE}\n`);
   return 2;
 }
@@ -71,6 +81,51 @@ async function evaluate(argv: string[]): Promise<number> {
     return outcome.effect === "error" ? 1 : outcome.allow ? 0 : 3;
   } catch (error) {
     process.stderr.write(`gatehouse policy eval: ${(error as Error).message}\n`);
+    return 1;
+  }
+}
+
+async function replay(argv: string[]): Promise<number> {
+  let values;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        bundle: { type: "string" },
+        audit: { type: "string" },
+        config: { type: "string" },
+        since: { type: "string" },
+        until: { type: "string" },
+        agent: { type: "string" },
+        server: { type: "string" },
+        tool: { type: "string" },
+        json: { type: "boolean", default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (error) {
+    process.stderr.write(`gatehouse policy replay: ${(error as Error).message}\n`);
+    return 2;
+  }
+  if (values.bundle === undefined) {
+    process.stderr.write(`gatehouse policy replay: --bundle CANDIDATE is required\n`);
+    return 2;
+  }
+  try {
+    let dir = values.audit;
+    if (dir === undefined) {
+      const loaded = values.config === undefined ? await loadDefaultConfig() : await loadConfigFile(values.config);
+      if (!loaded.ok) throw new Error(`config: ${loaded.errors.join("; ")}`);
+      dir = loaded.config.audit.dir!;
+    }
+    const params: Record<string, string> = {};
+    for (const key of ["since", "until", "agent", "server", "tool"] as const) if (values[key] !== undefined) params[key] = values[key];
+    const { filter } = filterFromQuery(params);
+    const report = await replayAudit({ bundle: values.bundle, dir, filter });
+    process.stdout.write(values.json ? JSON.stringify(report, null, 2) + "\n" : formatReplay(report));
+    return report.changes.length > 0 ? 3 : 0;
+  } catch (error) {
+    process.stderr.write(`gatehouse policy replay: ${(error as Error).message}\n`);
     return 1;
   }
 }
