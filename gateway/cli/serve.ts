@@ -61,14 +61,15 @@ export async function serve(argv: string[]): Promise<number> {
     process.stderr.write(`gatehouse serve: --port must be an integer from 0 to 65535\n`);
     return 2;
   }
-  configureLogging({ fd: args.stdio ? 2 : 1 });
-  const log = logger("serve");
-
   const loaded = await load(args.config);
   if (!loaded.ok) {
     process.stderr.write(loaded.errors.join("\n") + "\n");
     return 1;
   }
+  // stdout belongs to the protocol (--stdio) or to the audit sink's records: then everything else goes to stderr.
+  const stdoutTaken = args.stdio || (loaded.config.audit.enabled && loaded.config.audit.sinks.stdout);
+  configureLogging({ fd: stdoutTaken ? 2 : 1 });
+  const log = logger("serve");
   const config = withOverrides(loaded.config, args.host, port);
   const insecureNoAuth = args["insecure-no-auth"] === true;
   if (insecureNoAuth) {
@@ -120,7 +121,7 @@ export async function serve(argv: string[]): Promise<number> {
   const address = server.address();
   const boundPort = typeof address === "object" && address !== null ? address.port : config.listen.port;
   const host = config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host;
-  process.stdout.write(`Gatehouse listening on http://${host}:${boundPort}/mcp\n`);
+  (stdoutTaken ? process.stderr : process.stdout).write(`Gatehouse listening on http://${host}:${boundPort}/mcp\n`);
 
   log.info({ signal: await signalled() }, "draining");
   watcher?.close();
