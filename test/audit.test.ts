@@ -141,6 +141,29 @@ describe("one record per decision", () => {
     expect(onDisk).not.toContain(demoToken.split(".")[2]!);
   });
 
+  it("each request of a 2025-03-26 batch is recorded, a malformed item included", async () => {
+    const headers = { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: `Bearer ${demoToken}` };
+    const init = await fetch(gw.url, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-03-26", capabilities: {}, clientInfo: { name: "batcher", version: "1" } } }),
+    });
+    const session = init.headers.get("mcp-session-id")!;
+    const batch = await fetch(gw.url, {
+      method: "POST",
+      headers: { ...headers, "mcp-session-id": session, "mcp-protocol-version": "2025-03-26" },
+      body: JSON.stringify([{ jsonrpc: "2.0", id: 2, method: "ping" }, { jsonrpc: "2.0", id: 3 }]),
+    });
+    expect(batch.status).toBe(200);
+    const mine = (await records({ agent: "demo" })).filter((r) => r.session?.id === session);
+    // The items run concurrently, so their records may land in either order.
+    expect(mine.map((r) => [r.kind, r.method ?? null, r.outcome.code ?? null]).sort()).toEqual([
+      ["rejected", null, -32600],
+      ["request", "initialize", null],
+      ["request", "ping", null],
+    ]);
+  });
+
   it("the chain verifies against the gateway's published key", async () => {
     await gw.gateway.auditLog!.flushNow();
     const report = await verifyAuditDir(auditDir, JSON.parse(readFileSync(jwksFile, "utf8")).keys);

@@ -220,12 +220,21 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     if ("response" in found) return found.response;
     const { session } = found;
     const replies: Array<Promise<JsonRpcResponse>> = [];
+    // A refused item is recorded like any other answer; the batch's reply waits for its records.
+    const refuseItem = async (id: string | number | null, message: string, method?: string): Promise<JsonRpcResponse> => {
+      const answer = failure(id, { code: ErrorCode.InvalidRequest, message });
+      await deps.dispatcher.audit.event({
+        kind: "rejected", identity, session, method, decision: "none", reasons: [message], httpStatus: 200, code: ErrorCode.InvalidRequest,
+        bytesIn: 0, traceparent: c.req.header("traceparent"), http: httpOf(c),
+      });
+      return answer;
+    };
     for (const item of batch) {
       const classified = classify(item);
       if (classified.kind === "invalid") {
-        replies.push(Promise.resolve(failure(classified.id, { code: ErrorCode.InvalidRequest, message: `Invalid Request: ${classified.reason}` })));
+        replies.push(refuseItem(classified.id, `Invalid Request: ${classified.reason}`));
       } else if (classified.kind === "request" && classified.message.method === Method.Initialize) {
-        replies.push(Promise.resolve(failure(classified.message.id, { code: ErrorCode.InvalidRequest, message: "initialize must not be batched" })));
+        replies.push(refuseItem(classified.message.id, "initialize must not be batched", Method.Initialize));
       } else if (classified.kind === "request") {
         const toStandalone: RelatedStream = { send: (m) => session.sendStandalone(m) };
         const context: RequestContext = { traceparent: c.req.header("traceparent"), http: httpOf(c) };

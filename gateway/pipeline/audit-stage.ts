@@ -104,7 +104,8 @@ export class AuditStage {
   async event(event: AuditEvent): Promise<boolean> {
     const auditLog = this.log();
     if (auditLog === undefined) return true;
-    const ok = event.httpStatus < 400;
+    // A JSON-RPC error inside an HTTP 200 (a refused batch item, a failed initialize) is still an error.
+    const ok = event.httpStatus < 400 && event.code === undefined;
     const facts: RequestFacts = {
       kind: event.kind,
       identity: event.identity,
