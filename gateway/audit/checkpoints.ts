@@ -4,7 +4,7 @@
  * records behind it (truncation) is detected. Retention checkpoints also carry the anchor that lets the chain
  * start mid-way once old segments are cut.
  */
-import { appendFile, readFile } from "node:fs/promises";
+import { appendFile, open, readFile, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { CompactSign, compactVerify, importJWK, type CryptoKey, type JWK } from "jose";
 import { CHECKPOINTS_FILE } from "./segments.ts";
@@ -50,12 +50,42 @@ export interface CheckpointLine {
   problem?: string;
 }
 
-export async function readCheckpointLines(dir: string): Promise<string[]> {
+/**
+ * The file's complete lines, and a last line without its newline apart (`torn`): an append cut short by a crash,
+ * never followed by another checkpoint (the writer cuts it when it next opens the directory).
+ */
+export async function readCheckpointLines(dir: string): Promise<{ lines: string[]; torn?: string }> {
+  let text: string;
   try {
-    return (await readFile(path.join(dir, CHECKPOINTS_FILE), "utf8")).split("\n").filter((l) => l.trim() !== "");
+    text = await readFile(path.join(dir, CHECKPOINTS_FILE), "utf8");
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { lines: [] };
     throw error;
+  }
+  const lines = text.split("\n");
+  const last = lines.pop()!;
+  return { lines: lines.filter((l) => l.trim() !== ""), torn: last === "" ? undefined : last };
+}
+
+/** Cuts a torn last checkpoint line, so the next append starts a line of its own instead of extending it. */
+export async function cutTornCheckpoint(dir: string): Promise<boolean> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path.join(dir, CHECKPOINTS_FILE), "r+");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw error;
+  }
+  try {
+    const { size } = await handle.stat();
+    const last = Buffer.alloc(1);
+    if (size === 0 || ((await handle.read(last, 0, 1, size - 1)).bytesRead === 1 && last[0] === 0x0a)) return false;
+    const text = await handle.readFile();
+    await handle.truncate(text.lastIndexOf(0x0a) + 1);
+    await handle.sync();
+    return true;
+  } finally {
+    await handle.close();
   }
 }
 
@@ -70,6 +100,11 @@ export async function verifyCheckpoints(lines: readonly string[], trusted: reado
     try {
       header = JSON.parse(Buffer.from(jws.split(".")[0] ?? "", "base64url").toString("utf8")) as typeof header;
     } catch {
+      results.push({ line, problem: "not a compact JWS" });
+      continue;
+    }
+    // Any JSON parses above: null or a number would throw below, outside this function's reporting.
+    if (typeof header !== "object" || header === null || (header.kid !== undefined && typeof header.kid !== "string")) {
       results.push({ line, problem: "not a compact JWS" });
       continue;
     }

@@ -63,9 +63,12 @@ function decisionOf(facts: RequestFacts): AuditDecision {
   return decision;
 }
 
-/** The obligation's pointers that land inside request.arguments, rebased onto the arguments themselves. */
+/** True for request.arguments itself and for its ancestors ("" and /request): a pointer that takes the arguments whole. */
+const coversArguments = (p: string): boolean => p === ARGUMENTS_POINTER || ARGUMENTS_POINTER.startsWith(`${p}/`);
+
+/** The obligation's pointers that land inside request.arguments (or cover them), rebased onto the arguments themselves. */
 function argumentPointers(pointers: readonly string[]): string[] {
-  return pointers.flatMap((p) => (p === ARGUMENTS_POINTER ? [""] : p.startsWith(`${ARGUMENTS_POINTER}/`) ? [p.slice(ARGUMENTS_POINTER.length)] : []));
+  return pointers.flatMap((p) => (coversArguments(p) ? [""] : p.startsWith(`${ARGUMENTS_POINTER}/`) ? [p.slice(ARGUMENTS_POINTER.length)] : []));
 }
 
 function obligationPointers(outcome: PolicyOutcome | undefined): string[] {
@@ -95,7 +98,7 @@ export function buildEntry(facts: RequestFacts, settings: EntrySettings): AuditE
   if (facts.policy !== undefined) {
     const { request, ...rest } = facts.policy.input as { request?: Record<string, unknown> };
     const { arguments: _dropped, ...requestWithoutArguments } = request ?? {};
-    const byPolicy = redactPointers({ ...rest, request: requestWithoutArguments } as Record<string, unknown>, obligations.filter((p) => !p.startsWith(ARGUMENTS_POINTER)));
+    const byPolicy = redactPointers({ ...rest, request: requestWithoutArguments } as Record<string, unknown>, obligations.filter((p) => p !== ARGUMENTS_POINTER && !p.startsWith(`${ARGUMENTS_POINTER}/`)));
     const masked = maskSecrets(byPolicy.value);
     input = masked.value;
     pointers.push(...[...byPolicy.redacted, ...masked.redacted].map((p) => `/input${p}`));
@@ -122,7 +125,11 @@ export function buildEntry(facts: RequestFacts, settings: EntrySettings): AuditE
     decision: decisionOf(facts),
     input,
     outcome: facts.outcome,
-    metrics: { total_us: facts.timings.totalUs, policy_us: facts.policy?.outcome.evalMicros, upstream_us: facts.timings.upstreamUs },
+    metrics: {
+      total_us: facts.timings.totalUs,
+      policy_us: facts.policy === undefined ? undefined : Math.round(facts.policy.outcome.evalMicros),
+      upstream_us: facts.timings.upstreamUs,
+    },
     bytes: facts.bytes,
     trace_id: facts.traceId,
     http: facts.http,

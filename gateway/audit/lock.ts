@@ -26,18 +26,30 @@ export async function acquireLock(dir: string): Promise<DirectoryLock> {
   const key = path.resolve(dir);
   const file = path.join(key, LOCK_FILE);
   if (heldHere.has(key)) throw new Error(`audit directory ${dir} is already open in this process`);
+  // Claimed before the first await: two concurrent opens in this process would otherwise both find the other's
+  // lock file holding this pid, take it for a stale one, and both go on.
+  heldHere.add(key);
+  try {
+    await createLockFile(dir, file);
+  } catch (error) {
+    heldHere.delete(key);
+    throw error;
+  }
+  return {
+    release: async () => {
+      heldHere.delete(key);
+      await unlink(file).catch(() => {});
+    },
+  };
+}
+
+async function createLockFile(dir: string, file: string): Promise<void> {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const handle = await open(file, "wx", 0o600);
       await handle.writeFile(String(process.pid));
       await handle.close();
-      heldHere.add(key);
-      return {
-        release: async () => {
-          heldHere.delete(key);
-          await unlink(file).catch(() => {});
-        },
-      };
+      return;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       const owner = Number((await readFile(file, "utf8").catch(() => "")).trim());

@@ -37,7 +37,11 @@ export async function verifyAuditDir(dir: string, trusted: readonly JWK[]): Prom
   const fail = (problem: NonNullable<VerifyReport["problem"]>): VerifyReport => ({ ...report, ok: false, problem });
 
   const checkpoints: Covered[] = [];
-  for (const result of await verifyCheckpoints(await readCheckpointLines(dir), trusted)) {
+  const { lines: checkpointLines, torn } = await readCheckpointLines(dir);
+  if (torn !== undefined) {
+    report.warnings.push(`checkpoints.jsonl:${checkpointLines.length + 1}: torn last line (a checkpoint cut short by a crash; ignored)`);
+  }
+  for (const result of await verifyCheckpoints(checkpointLines, trusted)) {
     if (result.problem !== undefined || result.payload === undefined) {
       return fail({ file: "checkpoints.jsonl", line: result.line, reason: `checkpoint ${result.problem ?? "is unreadable"}` });
     }
@@ -56,7 +60,13 @@ export async function verifyAuditDir(dir: string, trusted: readonly JWK[]): Prom
   const pins = checkpoints.filter((c) => c.payload.seq > cutThrough).sort((a, b) => a.payload.seq - b.payload.seq);
   let pin = 0;
 
-  const segments = await listSegments(dir);
+  // A retention cut signs its checkpoint before it removes the files: a crash in between leaves segments that a
+  // signed checkpoint lists as removed. They are no longer part of the chain (the writer's next cut removes them).
+  const removed = new Set(checkpoints.flatMap((c) => (c.payload.kind === "retention" ? (c.payload.removedSegments ?? []) : [])));
+  const leftOver = (segment: string) => removed.has(segment) && firstSeqOf(segment) <= cutThrough;
+  const listed = await listSegments(dir);
+  for (const segment of listed.filter(leftOver)) report.warnings.push(`${segment}: left over from an interrupted retention cut (a checkpoint lists it as removed); not verified`);
+  const segments = listed.filter((s) => !leftOver(s));
   report.segments = segments.length;
   for (const [index, segment] of segments.entries()) {
     const isLast = index === segments.length - 1;

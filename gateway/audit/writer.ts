@@ -13,7 +13,7 @@ import { mkdir, open, rename, truncate, unlink, writeFile, type FileHandle } fro
 import path from "node:path";
 import { logger } from "../log.ts";
 import { GENESIS } from "./canonical.ts";
-import { appendCheckpoint, signCheckpoint, type CheckpointPayload, type CheckpointSigner } from "./checkpoints.ts";
+import { appendCheckpoint, cutTornCheckpoint, signCheckpoint, type CheckpointPayload, type CheckpointSigner } from "./checkpoints.ts";
 import { acquireLock, type DirectoryLock } from "./lock.ts";
 import { sealRecord, type AuditEntry, type AuditRecord } from "./record.ts";
 import { listSegments, readLines, readSummary, segmentName, summaryName, SummaryBuilder, type SegmentSummary } from "./segments.ts";
@@ -77,6 +77,7 @@ export class AuditLog {
   private readonly checkpointTimer: NodeJS.Timeout;
   private failure: Error | undefined;
   private closed = false;
+  private closing: Promise<void> | undefined;
 
   private constructor(options: AuditLogOptions, lock: DirectoryLock, state: RecoveredState) {
     this.options = options;
@@ -149,8 +150,14 @@ export class AuditLog {
   }
 
   /** Writes what is pending, signs a final checkpoint, seals the live segment. Appends after this reject. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    // Once: a second concurrent close would close the sinks twice and release the lock again, possibly after
+    // another writer has taken the directory.
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
     clearInterval(this.checkpointTimer);
     await this.flushNow();
     this.closed = true;
@@ -158,6 +165,11 @@ export class AuditLog {
       this.checkpointIfDue(true);
       await this.checkpointing;
       await this.sealFile().catch((error: unknown) => log.error({ err: (error as Error).message }, "could not seal the audit segment"));
+    } else if (this.file !== undefined) {
+      // Failed: nothing more is written or sealed, but the live segment's descriptor is still open.
+      const { handle } = this.file;
+      this.file = undefined;
+      await handle.close().catch(() => {});
     }
     await Promise.allSettled(this.options.sinks.map((s) => s.close()));
     await this.lock.release();
@@ -325,6 +337,7 @@ interface RecoveredState {
  * previous run crashed) is scanned to build one, and a torn last line is cut: it was never acknowledged.
  */
 async function recover(dir: string): Promise<RecoveredState> {
+  if (await cutTornCheckpoint(dir)) log.warn({ dir }, "cut a torn last audit checkpoint left by a crash");
   const segments = await listSegments(dir);
   const sealed: SegmentSummary[] = [];
   let seq = 0;
