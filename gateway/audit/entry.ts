@@ -76,6 +76,28 @@ function obligationPointers(outcome: PolicyOutcome | undefined): string[] {
   return Array.isArray(redact) ? redact.filter((p): p is string => typeof p === "string" && (p === "" || p.startsWith("/"))) : [];
 }
 
+/**
+ * The identity part of a policy input is the same object for every call of a session (policy-input.ts caches it
+ * per verified identity), and its claims are where scanning costs most: mask it once.
+ */
+const maskedIdentities = new WeakMap<object, ReturnType<typeof maskSecrets>>();
+
+function maskInput(input: Record<string, unknown>): ReturnType<typeof maskSecrets<Record<string, unknown>>> {
+  const { identity, ...rest } = input;
+  if (typeof identity !== "object" || identity === null) return maskSecrets(input);
+  let maskedIdentity = maskedIdentities.get(identity);
+  if (maskedIdentity === undefined) {
+    maskedIdentity = maskSecrets(identity);
+    maskedIdentities.set(identity, maskedIdentity);
+  }
+  const others = maskSecrets(rest);
+  return {
+    value: { ...others.value, identity: maskedIdentity.value },
+    redacted: [...others.redacted, ...maskedIdentity.redacted.map((p) => `/identity${p}`)],
+    detectors: [...new Set([...others.detectors, ...maskedIdentity.detectors])],
+  };
+}
+
 export function buildEntry(facts: RequestFacts, settings: EntrySettings): AuditEntry {
   const pointers: string[] = [];
   const detectors = new Set<string>();
@@ -98,9 +120,9 @@ export function buildEntry(facts: RequestFacts, settings: EntrySettings): AuditE
   if (facts.policy !== undefined) {
     const { request, ...rest } = facts.policy.input as { request?: Record<string, unknown> };
     const { arguments: _dropped, ...requestWithoutArguments } = request ?? {};
-    const byPolicy = redactPointers({ ...rest, request: requestWithoutArguments } as Record<string, unknown>, obligations.filter((p) => p !== ARGUMENTS_POINTER && !p.startsWith(`${ARGUMENTS_POINTER}/`)));
-    const masked = maskSecrets(byPolicy.value);
-    input = masked.value;
+    const masked = maskInput({ ...rest, request: requestWithoutArguments });
+    const byPolicy = redactPointers(masked.value, obligations.filter((p) => p !== ARGUMENTS_POINTER && !p.startsWith(`${ARGUMENTS_POINTER}/`)));
+    input = byPolicy.value;
     pointers.push(...[...byPolicy.redacted, ...masked.redacted].map((p) => `/input${p}`));
     masked.detectors.forEach((d) => detectors.add(d));
   }

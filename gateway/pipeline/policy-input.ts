@@ -30,8 +30,17 @@ export interface PolicyInput {
 
 const REPLICA = process.env.HOSTNAME ?? "local";
 
-function identityOf({ expiresAt: _expiresAt, ...identity }: AgentIdentity): PolicyInput["identity"] {
-  return identity;
+/** One object per verified identity, so what is derived from it downstream (the audit's masked copy) is cached too. */
+const inputIdentities = new WeakMap<AgentIdentity, PolicyInput["identity"]>();
+
+function identityOf(identity: AgentIdentity): PolicyInput["identity"] {
+  let view = inputIdentities.get(identity);
+  if (view === undefined) {
+    const { expiresAt: _expiresAt, ...rest } = identity;
+    view = Object.freeze(rest);
+    inputIdentities.set(identity, view);
+  }
+  return view;
 }
 
 export function policyInput(session: ClientSession, request: PolicyRequest, tool?: ToolRoute, now = Date.now()): PolicyInput {
