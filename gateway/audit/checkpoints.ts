@@ -92,7 +92,10 @@ export async function cutTornCheckpoint(dir: string): Promise<boolean> {
 /** Verifies each checkpoint against the trusted keys (a JWKS's keys, matched by kid). */
 export async function verifyCheckpoints(lines: readonly string[], trusted: readonly JWK[]): Promise<CheckpointLine[]> {
   const keys = new Map<string, CryptoKey>();
-  for (const jwk of trusted) if (jwk.kid !== undefined) keys.set(jwk.kid, (await importJWK({ ...jwk, alg: "ES256" }, "ES256")) as CryptoKey);
+  // Checkpoints are ES256: other keys in a shared JWKS (an RSA signing key, say) cannot have signed one.
+  for (const jwk of trusted) {
+    if (jwk.kid !== undefined && jwk.kty === "EC" && jwk.crv === "P-256") keys.set(jwk.kid, (await importJWK({ ...jwk, alg: "ES256" }, "ES256")) as CryptoKey);
+  }
   const results: CheckpointLine[] = [];
   for (const [index, jws] of lines.entries()) {
     const line = index + 1;

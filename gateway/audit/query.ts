@@ -3,9 +3,12 @@
  * window, or its value sets lack the agent/server/tool/method asked for) is skipped unread; in the rest, a line
  * is parsed only if the filter's strings occur in it.
  *
- * Paging: the cursor is the last returned seq. Records are immutable and seq-ordered, so a cursor stays valid
+ * Paging: the cursor is the last returned seq, plus where the next line starts (segment and byte offset) so the
+ * next page reads on from there instead of rescanning its segment. Records are immutable and seq-ordered, so a
+ * cursor stays valid
  * while the log grows.
  */
+import { existsSync } from "node:fs";
 import path from "node:path";
 import type { AuditRecord, DecisionResult } from "./record.ts";
 import { listSegments, readLines, readSummary, type SegmentSummary } from "./segments.ts";
@@ -40,14 +43,25 @@ export class QueryError extends Error {}
 
 export const MAX_QUERY_LIMIT = 1_000;
 
-export function encodeCursor(afterSeq: number): string {
-  return Buffer.from(JSON.stringify({ after: afterSeq })).toString("base64url");
+interface Cursor {
+  after: number;
+  /** A hint: the segment and offset of the line after `after`. Checked before use; a stale hint only costs a scan. */
+  segment?: string;
+  offset?: number;
 }
 
-function decodeCursor(cursor: string): number {
+export function encodeCursor(afterSeq: number, resume?: { segment: string; offset: number }): string {
+  const cursor: Cursor = resume === undefined ? { after: afterSeq } : { after: afterSeq, ...resume };
+  return Buffer.from(JSON.stringify(cursor)).toString("base64url");
+}
+
+function decodeCursor(cursor: string): Cursor {
   try {
-    const after = (JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as { after?: unknown }).after;
-    if (typeof after === "number" && Number.isSafeInteger(after) && after >= 0) return after;
+    const { after, segment, offset } = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as Record<string, unknown>;
+    if (typeof after === "number" && Number.isSafeInteger(after) && after >= 0) {
+      const hinted = typeof segment === "string" && typeof offset === "number" && Number.isSafeInteger(offset) && offset >= 0;
+      return hinted ? { after, segment, offset } : { after };
+    }
   } catch {
     // fall through to the error below
   }
@@ -61,9 +75,13 @@ export function parseTime(value: string, name: string, now = Date.now()): string
     const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as "s" | "m" | "h" | "d"];
     return new Date(now - Number(relative[1]) * unit).toISOString();
   }
-  const ms = Date.parse(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(ms)) {
-    throw new QueryError(`${name} must be an RFC 3339 time (2026-11-22T10:00:00Z) or a duration back from now (15m, 2h, 7d)`);
+  // RFC 3339 with its offset: a time without one would be read in this machine's zone, which the auditor may not share.
+  const parts = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?([Zz]|[+-]\d{2}:\d{2}))?$/.exec(value);
+  const ms = parts === null || (parts[4] !== undefined && parts[7] === undefined) ? Number.NaN : Date.parse(parts[4] === undefined ? `${value}T00:00:00Z` : value);
+  // Date.parse rolls 2026-02-30 over to March: a date that does not exist is an error, not another date.
+  const realDate = parts !== null && new Date(Date.UTC(+parts[1]!, +parts[2]! - 1, +parts[3]!)).getUTCDate() === +parts[3]!;
+  if (Number.isNaN(ms) || !realDate) {
+    throw new QueryError(`${name} must be an RFC 3339 time with its offset (2026-11-22T10:00:00Z), a date (2026-11-22, UTC) or a duration back from now (15m, 2h, 7d)`);
   }
   return new Date(ms).toISOString();
 }
@@ -99,11 +117,13 @@ function needles(filter: AuditFilter): string[] {
 
 export async function queryAudit(dir: string, filter: AuditFilter, options: QueryOptions): Promise<QueryResult> {
   const limit = Math.min(Math.max(1, Math.trunc(options.limit)), MAX_QUERY_LIMIT);
-  const after = options.cursor === undefined ? 0 : decodeCursor(options.cursor);
+  const cursor: Cursor = options.cursor === undefined ? { after: 0 } : decodeCursor(options.cursor);
+  const { after } = cursor;
   const known = new Map((options.summaries ?? []).map((s) => [s.segment, s]));
   const required = needles(filter);
   const records: AuditRecord[] = [];
   const scanned = { segments: 0, skipped: 0, lines: 0 };
+  let resume: { segment: string; offset: number } | undefined;
   for (const segment of await listSegments(dir)) {
     const summary = known.get(segment) ?? (options.summaries === undefined ? await readSummary(dir, segment) : undefined);
     if (skippable(summary, filter, after)) {
@@ -111,16 +131,36 @@ export async function queryAudit(dir: string, filter: AuditFilter, options: Quer
       continue;
     }
     scanned.segments++;
-    for await (const line of readLines(path.join(dir, segment))) {
+    const file = path.join(dir, segment);
+    // Retention may cut a segment between the listing and the read: its records are gone, not an error.
+    if (!existsSync(file)) continue;
+    const start = segment === cursor.segment ? await resumeOffset(file, cursor) : 0;
+    for await (const line of readLines(file, start)) {
       // An incomplete last line is a write in progress (or torn by a crash): not a record yet.
       if (!line.complete) break;
       scanned.lines++;
       if (!required.every((n) => line.text.includes(n))) continue;
       const record = JSON.parse(line.text) as AuditRecord;
       if (record.seq <= after || !matches(record, filter)) continue;
-      if (records.length === limit) return { records, nextCursor: encodeCursor(records[records.length - 1]!.seq), scanned };
+      if (records.length === limit) return { records, nextCursor: encodeCursor(records[records.length - 1]!.seq, resume), scanned };
       records.push(record);
+      resume = { segment, offset: line.offset + Buffer.byteLength(line.text) + 1 };
     }
   }
   return { records, scanned };
+}
+
+/** The cursor's offset if the line there really is the record after `after`'s; else 0 (scan the segment). */
+async function resumeOffset(file: string, cursor: Cursor): Promise<number> {
+  if (cursor.offset === undefined || cursor.offset === 0) return 0;
+  for await (const line of readLines(file, cursor.offset)) {
+    if (!line.complete) return 0;
+    try {
+      const { seq, prev } = JSON.parse(line.text) as { seq?: unknown; prev?: unknown };
+      return seq === cursor.after + 1 && typeof prev === "string" ? cursor.offset : 0;
+    } catch {
+      return 0;
+    }
+  }
+  return 0;
 }

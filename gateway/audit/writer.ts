@@ -249,6 +249,9 @@ export class AuditLog {
     if (this.file === undefined) {
       const name = segmentName(first.seq);
       const handle = await open(path.join(this.dir, name), "a", 0o600);
+      // The new file's directory entry must be durable too, or an fsynced record could sit in a file that a
+      // power cut makes disappear.
+      await syncDirectory(this.dir);
       this.file = { handle, name, openedAt: now, bytes: 0, summary: new SummaryBuilder(name) };
     }
     return this.file;
@@ -317,6 +320,15 @@ export class AuditLog {
     }
     this.sealed.splice(0, removed.length);
     log.info({ segments: removed.map((s) => s.segment), throughSeq: last.lastSeq }, "audit retention cut segments");
+  }
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

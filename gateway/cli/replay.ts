@@ -45,9 +45,12 @@ function recordedVerdict(record: AuditRecord): ReplayChange["recorded"] | undefi
   }
 }
 
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** The input as the live policy saw it, arguments put back; undefined when a redaction took the request whole. */
 export function replayInput(record: AuditRecord): Record<string, unknown> | undefined {
-  if (record.input === undefined) return undefined;
-  const request = { ...(record.input.request as Record<string, unknown> | undefined) };
+  if (!isObject(record.input) || !isObject(record.input.request)) return undefined;
+  const request = { ...record.input.request };
   if (record.arguments !== undefined) request.arguments = record.arguments;
   return { ...record.input, request };
 }
