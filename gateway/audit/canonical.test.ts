@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { canonicalJson, GENESIS, sha256Hex } from "./canonical.ts";
+import { canonicalJson, deepFreeze, GENESIS, sha256Hex } from "./canonical.ts";
 import { recomputeHash, sealRecord } from "./record.ts";
 import { entry } from "./testing.ts";
 
@@ -46,5 +46,16 @@ describe("sealRecord", () => {
     const parsed = JSON.parse(line) as Record<string, unknown>;
     change(parsed);
     expect(recomputeHash(parsed)).not.toBe(parsed.hash);
+  });
+});
+
+describe("frozen values", () => {
+  it("serialize exactly as their unfrozen twins, also when reached again from another record", () => {
+    const claims = { sub: "a", iss: "https://issuer/", nested: { z: [3, { y: 1, x: 2 }], "10": true, "9": false } };
+    const plain = canonicalJson({ b: claims, a: claims });
+    const frozen = deepFreeze(structuredClone(claims));
+    expect(Object.isFrozen(frozen.nested.z[1])).toBe(true);
+    expect(canonicalJson({ b: frozen, a: frozen })).toBe(plain);
+    expect(canonicalJson({ a: frozen, b: frozen })).toBe(plain);
   });
 });

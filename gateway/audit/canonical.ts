@@ -5,11 +5,36 @@
  */
 import { createHash } from "node:crypto";
 
+/**
+ * Frozen objects cannot change, so their canonical text is kept: the parts of a record that repeat on every call
+ * of a session (the agent, its masked identity and claims) are serialized once, not once per record.
+ */
+const frozenText = new WeakMap<object, string>();
+
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== "object") {
     if (typeof value === "number" && !Number.isFinite(value)) return "null";
     return JSON.stringify(value) ?? "null";
   }
+  if (!Object.isFrozen(value)) return serialize(value);
+  let text = frozenText.get(value);
+  if (text === undefined) {
+    text = serialize(value);
+    frozenText.set(value, text);
+  }
+  return text;
+}
+
+/** Deep-freezes plain objects and arrays, so canonicalJson may cache them. */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    for (const member of Object.values(value)) deepFreeze(member);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+function serialize(value: object): string {
   if (Array.isArray(value)) {
     let out = "[";
     for (let i = 0; i < value.length; i++) out += (i > 0 ? "," : "") + (value[i] === undefined ? "null" : canonicalJson(value[i]));

@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import type { AgentIdentity } from "../identity/index.ts";
 import type { PolicyOutcome } from "../policy/index.ts";
-import { canonicalJson, sha256Hex } from "./canonical.ts";
+import { canonicalJson, deepFreeze, sha256Hex } from "./canonical.ts";
 import type { AuditAgent, AuditDecision, AuditEntry, AuditOutcome, RecordKind } from "./record.ts";
 import { maskSecrets, redactPointers } from "./redact.ts";
 
@@ -39,7 +39,19 @@ export interface RequestFacts {
 const KEY_CLAIMS = ["iss", "aud", "azp", "client_id", "jti", "iat", "exp"] as const;
 const ARGUMENTS_POINTER = "/request/arguments";
 
+/** One frozen agent view per verified identity: built, and serialized, once per session rather than per record. */
+const agents = new WeakMap<AgentIdentity, AuditAgent>();
+
 function agentOf(identity: AgentIdentity): AuditAgent {
+  let agent = agents.get(identity);
+  if (agent === undefined) {
+    agent = deepFreeze(newAgent(identity));
+    agents.set(identity, agent);
+  }
+  return agent;
+}
+
+function newAgent(identity: AgentIdentity): AuditAgent {
   const claims: Record<string, unknown> = {};
   for (const name of KEY_CLAIMS) if (identity.claims[name] !== undefined) claims[name] = identity.claims[name];
   return {
@@ -88,6 +100,8 @@ function maskInput(input: Record<string, unknown>): ReturnType<typeof maskSecret
   let maskedIdentity = maskedIdentities.get(identity);
   if (maskedIdentity === undefined) {
     maskedIdentity = maskSecrets(identity);
+    // Structured-cloned before freezing: the unmasked parts are the verified identity's own objects.
+    maskedIdentity = { ...maskedIdentity, value: deepFreeze(structuredClone(maskedIdentity.value)) };
     maskedIdentities.set(identity, maskedIdentity);
   }
   const others = maskSecrets(rest);

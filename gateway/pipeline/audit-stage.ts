@@ -3,7 +3,7 @@
  * waits until the record is as durable as `audit.durability` promises. When the log cannot write, requests are
  * refused up front (fail closed) and a reply whose record failed becomes an error: no answer leaves unrecorded.
  */
-import { randomBytes } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { ErrorCode, failure, type JsonRpcRequest, type JsonRpcResponse } from "../protocol/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
@@ -55,7 +55,8 @@ const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 function traceIdOf(traceparent: string | undefined): string {
   const id = traceparent === undefined ? undefined : TRACEPARENT.exec(traceparent.trim())?.[1];
-  return id !== undefined && id !== "0".repeat(32) ? id : randomBytes(16).toString("hex");
+  // randomUUID draws from a buffered pool; randomBytes(16) is a getrandom call per request.
+  return id !== undefined && id !== "0".repeat(32) ? id : randomUUID().replaceAll("-", "");
 }
 
 const micros = (since: number) => Math.round((performance.now() - since) * 1000);

@@ -92,11 +92,17 @@ export interface ThroughputStats {
   p99ms: number;
   errors: number;
   non2xx: number;
+  /** 200 answers that were not a JSON-RPC result (an error object inside a 200). */
+  rpcErrors: number;
 }
 
 export function throughput(url: string, headers: Record<string, string>, body: string, connections: number, seconds: number): Promise<ThroughputStats> {
   return new Promise((resolve, reject) => {
-    autocannon({ url, method: "POST", headers, body, connections, duration: seconds, pipelining: 1 }, (error: Error | null, result: any) => {
+    // Every request gets its own JSON-RPC id ("[<id>]" in the body): concurrent requests on one session must not
+    // share one, or the gateway rightly refuses all but the first with -32600 and the run measures refusals.
+    const unique = body.replace(/"id":\s*\d+/, '"id":"[<id>]"');
+    const options = { url, method: "POST" as const, headers, body: unique, connections, duration: seconds, pipelining: 1, idReplacement: true, verifyBody: (text: string) => text.includes('"result"') };
+    autocannon(options as autocannon.Options, (error: Error | null, result: any) => {
       if (error) return reject(error);
       resolve({
         rps: result.requests.average,
@@ -104,6 +110,7 @@ export function throughput(url: string, headers: Record<string, string>, body: s
         p99ms: result.latency.p99,
         errors: result.errors,
         non2xx: result.non2xx,
+        rpcErrors: result.mismatches ?? 0,
       });
     });
   });

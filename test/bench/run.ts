@@ -115,7 +115,9 @@ async function main(): Promise<void> {
   rows.push({ metric: "tools/call throughput, 32 connections (rps)", direct: fmt(directRps.rps), gateway: fmt(gatewayRps.rps), ratio: `${fmt(ratio, 2)}×`, target: "≥ 0.45×", verdict: ratio >= 0.45 ? "ok" : "MISS" });
   rows.push({ metric: "  passthrough floor (rps)", gateway: fmt(passRps.rps), ratio: `${fmt(passRps.rps / directRps.rps, 2)}×` });
   rows.push({ metric: "tools/call p99 under load (ms)", direct: fmt(directRps.p99ms, 1), gateway: fmt(gatewayRps.p99ms, 1) });
-  if (gatewayRps.errors + gatewayRps.non2xx > 0) rows.push({ metric: "gateway errors under load", gateway: `${gatewayRps.errors} errors, ${gatewayRps.non2xx} non-2xx` });
+  for (const [label, stats] of [["direct", directRps], ["passthrough", passRps], ["gateway", gatewayRps]] as const) {
+    if (stats.errors + stats.non2xx + stats.rpcErrors > 0) rows.push({ metric: `${label}: errors under load`, gateway: `${stats.errors} errors, ${stats.non2xx} non-2xx, ${stats.rpcErrors} JSON-RPC errors` });
+  }
 
   // tools/list over 50 servers × 40 tools: the first page, and a full walk through the gateway's cursors.
   const listBody = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" });
