@@ -146,8 +146,7 @@ export class Gateway {
           bytesIn: Number(c.req.header("content-length") ?? 0) || 0,
           traceparent: c.req.header("traceparent"),
           http: { method: c.req.method, path: c.req.path },
-        })
-        .then(() => undefined),
+        }),
     );
     return createHttpApp({
       dispatcher: this.dispatcher,

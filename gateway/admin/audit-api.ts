@@ -6,7 +6,7 @@
  * default 100), cursor (from the previous page's nextCursor).
  */
 import type { Context } from "hono";
-import { DECISION_RESULTS, MAX_QUERY_LIMIT, parseTime, QueryError, queryAudit, type AuditFilter, type AuditLog, type DecisionResult } from "../audit/index.ts";
+import { CorruptLogError, DECISION_RESULTS, MAX_QUERY_LIMIT, parseTime, QueryError, queryAudit, type AuditFilter, type AuditLog, type DecisionResult } from "../audit/index.ts";
 import type { AuditStage } from "../pipeline/index.ts";
 import { requireScope, type AuthOutcome } from "../http/index.ts";
 
@@ -58,6 +58,10 @@ export function createAuditApi(deps: AuditApiDeps) {
       const { filter, limit, cursor } = filterFromQuery(query);
       result = await queryAudit(audit.log.dir, filter, { limit, cursor, summaries: audit.log.summaries() });
     } catch (error) {
+      if (error instanceof CorruptLogError) {
+        await deps.stage.event({ ...event, decision: "none", reasons: [error.message], httpStatus: 500 });
+        return c.json({ error: "corrupt_log", error_description: error.message }, 500);
+      }
       if (!(error instanceof QueryError)) throw error;
       await deps.stage.event({ ...event, decision: "none", reasons: [error.message], httpStatus: 400 });
       return c.json({ error: "invalid_request", error_description: error.message }, 400);

@@ -145,6 +145,17 @@ describe("buildEntry redaction", () => {
 });
 
 describe("buildEntry fields", () => {
+  it("masks secrets in the URI, the error message and the reasons too", () => {
+    const leaked = "postgres://admin:S3cretPw@db/x";
+    const entry = buildEntry(
+      { ...facts(), route: { server: "db", uri: leaked }, outcome: { status: "error", code: -32603, message: `cannot open ${leaked}` }, refusal: { result: "none", reasons: [`bad ${leaked}`] }, policy: undefined },
+      { replica: "r", arguments: "redacted" },
+    );
+    expect(JSON.stringify(entry)).not.toContain("S3cretPw");
+    expect(entry.uri).toBe("postgres://admin:[REDACTED:url-password]@db/x");
+    expect(entry.redacted?.pointers).toEqual(expect.arrayContaining(["/uri", "/outcome/message", "/decision/reasons/0"]));
+  });
+
   it("copies the request's facts and keeps only key claims of the identity", () => {
     const built = buildEntry(facts(), { replica: "r1", arguments: "omit" });
     expect(built).toMatchObject({

@@ -170,6 +170,13 @@ export function buildEntry(facts: RequestFacts, settings: EntrySettings): AuditE
     trace_id: facts.traceId,
     http: facts.http,
   };
+  // The other fields a client or backend can put text into: a URI with a password, an error message quoting one.
+  const loose = maskSecrets({ uri: entry.uri, outcome: entry.outcome, decision: entry.decision, session: entry.session });
+  if (loose.redacted.length > 0) {
+    Object.assign(entry, loose.value);
+    pointers.push(...loose.redacted);
+    loose.detectors.forEach((d) => detectors.add(d));
+  }
   if (pointers.length > 0 || detectors.size > 0) entry.redacted = { pointers: [...new Set(pointers)].sort(), detectors: [...detectors].sort() };
   return entry;
 }

@@ -3,6 +3,7 @@
  * process is gone (SIGKILL) is stale and taken over.
  */
 import { open, readFile, unlink } from "node:fs/promises";
+import { hostname } from "node:os";
 import path from "node:path";
 
 const LOCK_FILE = "writer.lock";
@@ -47,12 +48,17 @@ async function createLockFile(dir: string, file: string): Promise<void> {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const handle = await open(file, "wx", 0o600);
-      await handle.writeFile(String(process.pid));
+      await handle.writeFile(`${process.pid} ${hostname()}`);
       await handle.close();
       return;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const owner = Number((await readFile(file, "utf8").catch(() => "")).trim());
+      const [pidText = "", host] = (await readFile(file, "utf8").catch(() => "")).trim().split(" ");
+      const owner = Number(pidText);
+      // A pid means nothing on another host (every container is pid 1): a lock from elsewhere is never stale to us.
+      if (host !== undefined && host !== hostname()) {
+        throw new Error(`audit directory ${dir} is locked by process ${owner} on host ${host} (${file}); give each replica its own audit.dir, or remove the lock if that gateway is gone`);
+      }
       if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
         throw new Error(`audit directory ${dir} is in use by process ${owner} (${file}); give each replica its own audit.dir`);
       }

@@ -1,7 +1,7 @@
 import { appendFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeCursor, MAX_QUERY_LIMIT, parseTime, queryAudit, QueryError, type AuditFilter } from "./query.ts";
+import { CorruptLogError, encodeCursor, MAX_QUERY_LIMIT, parseTime, queryAudit, QueryError, type AuditFilter } from "./query.ts";
 import type { AuditRecord, DecisionResult } from "./record.ts";
 import { listSegments, readSummary, segmentName, type SegmentSummary } from "./segments.ts";
 import { entry, openLog, recordsOnDisk, tempDir, testKey } from "./testing.ts";
@@ -155,6 +155,21 @@ describe("paging", () => {
   });
 });
 
+describe("a damaged log", () => {
+  it("a line that is not JSON is a CorruptLogError naming it, not a crash", async () => {
+    const scratch = await tempDir();
+    const damaged = scratch.dir;
+    const log = await openLog(damaged, (await testKey()).signer);
+    await log.append(entry());
+    await log.close();
+    const [segment] = await listSegments(damaged);
+    await appendFile(path.join(damaged, segment!), "{not json\n");
+    await expect(queryAudit(damaged, {}, { limit: 10 })).rejects.toThrow(CorruptLogError);
+    await expect(queryAudit(damaged, {}, { limit: 10 })).rejects.toThrow(`${segment}:2: not a JSON record`);
+    await scratch.remove();
+  });
+});
+
 describe("parseTime", () => {
   const now = Date.parse("2026-11-22T12:00:00.000Z");
   it.each([
@@ -172,7 +187,7 @@ describe("parseTime", () => {
     expect(parseTime(value, "since", now)).toBe(iso);
   });
 
-  it.each(["", "yesterday", "15", "15 m", "-5m", "5w", "1.5h", "1700000000", "2026-13-01T00:00:00Z", "2026-11-22T25:00:00Z", "22/11/2026", "2026-11-22T10:00:00", "2026-02-30T00:00:00Z", "2026-02-30"])("rejects %j", (value) => {
+  it.each(["", "yesterday", "15", "15 m", "-5m", "5w", "1.5h", "1700000000", "2026-13-01T00:00:00Z", "2026-11-22T25:00:00Z", "22/11/2026", "2026-11-22T10:00:00", "2026-02-30T00:00:00Z", "2026-02-30", "99999999999d"])("rejects %j", (value) => {
     expect(() => parseTime(value, "until", now)).toThrow(QueryError);
     expect(() => parseTime(value, "until", now)).toThrow(/^until must be/);
   });

@@ -41,6 +41,12 @@ export interface QueryResult {
 
 export class QueryError extends Error {}
 
+/** A line in the log that is not a record: the log was damaged or edited; `gatehouse audit verify` says where. */
+export class CorruptLogError extends Error {}
+
+/** Relative times reach back at most this far (and stay inside what Date can represent). */
+const MAX_LOOKBACK_MS = 100 * 365 * 86_400_000;
+
 export const MAX_QUERY_LIMIT = 1_000;
 
 interface Cursor {
@@ -73,7 +79,9 @@ export function parseTime(value: string, name: string, now = Date.now()): string
   const relative = /^(\d+)(s|m|h|d)$/.exec(value);
   if (relative !== null) {
     const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as "s" | "m" | "h" | "d"];
-    return new Date(now - Number(relative[1]) * unit).toISOString();
+    const back = Number(relative[1]) * unit;
+    if (back > MAX_LOOKBACK_MS) throw new QueryError(`${name} must be within the last 100 years`);
+    return new Date(now - back).toISOString();
   }
   // RFC 3339 with its offset: a time without one would be read in this machine's zone, which the auditor may not share.
   const parts = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?([Zz]|[+-]\d{2}:\d{2}))?$/.exec(value);
@@ -140,7 +148,12 @@ export async function queryAudit(dir: string, filter: AuditFilter, options: Quer
       if (!line.complete) break;
       scanned.lines++;
       if (!required.every((n) => line.text.includes(n))) continue;
-      const record = JSON.parse(line.text) as AuditRecord;
+      let record: AuditRecord;
+      try {
+        record = JSON.parse(line.text) as AuditRecord;
+      } catch {
+        throw new CorruptLogError(`${segment}:${line.number}: not a JSON record; run \`gatehouse audit verify\``);
+      }
       if (record.seq <= after || !matches(record, filter)) continue;
       if (records.length === limit) return { records, nextCursor: encodeCursor(records[records.length - 1]!.seq, resume), scanned };
       records.push(record);

@@ -192,6 +192,7 @@ export const DETECTORS: ReadonlyArray<{ name: string; description: string }> = O
 const SENSITIVE_NAMES = new Set([
   "password", "passwd", "secret", "clientsecret", "apikey", "xapikey", "accesstoken", "refreshtoken", "token",
   "authorization", "proxyauthorization", "privatekey", "awssecretaccesskey", "secretaccesskey",
+  "authtoken", "idtoken", "sessiontoken", "bearertoken", "cookie", "setcookie", "pwd", "passphrase",
 ]);
 const isSensitiveName = (name: string): boolean => SENSITIVE_NAMES.has(name.toLowerCase().replace(/[-_]/g, ""));
 

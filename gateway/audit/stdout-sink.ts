@@ -9,10 +9,16 @@ const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
 export function createStdoutSink(out: NodeJS.WritableStream & { writableLength?: number } = process.stdout): AuditSink {
   const stats: SinkStats = { written: 0, dropped: 0, buffered: 0 };
+  let broken = false;
+  // A reader that goes away (EPIPE) must not take the gateway with it: the file keeps every record.
+  out.on("error", (error: Error) => {
+    broken = true;
+    stats.lastError = error.message;
+  });
   return {
     name: "stdout",
     write(line) {
-      if ((out.writableLength ?? 0) > MAX_BUFFERED_BYTES) {
+      if (broken || (out.writableLength ?? 0) > MAX_BUFFERED_BYTES) {
         stats.dropped++;
         return;
       }

@@ -100,6 +100,16 @@ const cases: Case[] = [
     },
     problem: { file: S5, line: 4, seq: 8, reason: /does not match the signed checkpoint \(checkpoints.jsonl line 2\)/ },
   },
+  {
+    // Dropping the last checkpoint's newline must not make it count as torn (and so ignored) while records go.
+    name: "truncation behind a checkpoint whose newline was removed",
+    tamper: async (d) => {
+      const file = path.join(d, "checkpoints.jsonl");
+      await writeFile(file, (await readFile(file, "utf8")).replace(/\n$/, ""));
+      await edit(d, S9, (l) => l.slice(0, 2));
+    },
+    problem: { file: S9, seq: 10, reason: /truncated: checkpoints.jsonl line 3 covers records through seq 12/ },
+  },
 ];
 
 describe("verifyAuditDir", () => {

@@ -39,7 +39,15 @@ export async function verifyAuditDir(dir: string, trusted: readonly JWK[]): Prom
   const checkpoints: Covered[] = [];
   const { lines: checkpointLines, torn } = await readCheckpointLines(dir);
   if (torn !== undefined) {
-    report.warnings.push(`checkpoints.jsonl:${checkpointLines.length + 1}: torn last line (a checkpoint cut short by a crash; ignored)`);
+    // A crash cannot leave a whole, validly signed JWS that lacks only its newline: removing that one byte must
+    // not make a real checkpoint disappear. A torn line that verifies is enforced like any other.
+    const [tornResult] = await verifyCheckpoints([torn], trusted);
+    if (tornResult?.payload !== undefined) {
+      checkpoints.push({ line: checkpointLines.length + 1, payload: tornResult.payload });
+      report.warnings.push(`checkpoints.jsonl:${checkpointLines.length + 1}: the last checkpoint lacks its newline; it verifies, so it is enforced`);
+    } else {
+      report.warnings.push(`checkpoints.jsonl:${checkpointLines.length + 1}: torn last line (a checkpoint cut short by a crash; ignored)`);
+    }
   }
   for (const result of await verifyCheckpoints(checkpointLines, trusted)) {
     if (result.problem !== undefined || result.payload === undefined) {

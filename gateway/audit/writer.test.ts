@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import { spawnSync } from "node:child_process";
 import { appendFile, copyFile, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -98,7 +99,7 @@ describe("durability", () => {
     const next = await open(dir);
     await Promise.all(closing);
     await expect(openLog(dir, key.signer)).rejects.toThrow(/already open/);
-    expect((await readFile(path.join(dir, "writer.lock"), "utf8")).trim()).toBe(String(process.pid));
+    expect((await readFile(path.join(dir, "writer.lock"), "utf8")).trim()).toBe(`${process.pid} ${hostname()}`);
     await next.close();
     expect(seen).toEqual((await recordsOnDisk(dir)).map((l) => l.text));
     expect(closed).toBe(1);
@@ -308,7 +309,7 @@ describe("lock", () => {
   it("one writer per directory in this process; the lock is released on close", async () => {
     const dir = await scratch();
     const log = await open(dir);
-    expect((await readFile(path.join(dir, "writer.lock"), "utf8")).trim()).toBe(String(process.pid));
+    expect((await readFile(path.join(dir, "writer.lock"), "utf8")).trim()).toBe(`${process.pid} ${hostname()}`);
     await expect(openLog(dir, key.signer)).rejects.toThrow(/already open in this process/);
     await log.close();
     await expect(stat(path.join(dir, "writer.lock"))).rejects.toThrow(/ENOENT/);
@@ -329,7 +330,7 @@ describe("lock", () => {
     const dir = await scratch();
     await writeFile(path.join(dir, "writer.lock"), content());
     const log = await open(dir);
-    expect((await readFile(path.join(dir, "writer.lock"), "utf8")).trim()).toBe(String(process.pid));
+    expect((await readFile(path.join(dir, "writer.lock"), "utf8")).trim()).toBe(`${process.pid} ${hostname()}`);
     await log.append(entry());
   });
 
@@ -337,5 +338,11 @@ describe("lock", () => {
     const dir = await scratch();
     await writeFile(path.join(dir, "writer.lock"), String(process.ppid));
     await expect(openLog(dir, key.signer)).rejects.toThrow(`in use by process ${process.ppid}`);
+  });
+
+  it("a lock file from another host is never taken for stale (a pid there says nothing here)", async () => {
+    const dir = await scratch();
+    await writeFile(path.join(dir, "writer.lock"), "1 some-other-pod");
+    await expect(openLog(dir, key.signer)).rejects.toThrow("locked by process 1 on host some-other-pod");
   });
 });

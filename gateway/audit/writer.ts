@@ -225,7 +225,14 @@ export class AuditLog {
       return;
     }
     for (const p of batch) p.resolve?.();
-    for (const sink of this.options.sinks) for (const p of batch) sink.write(p.line);
+    for (const sink of this.options.sinks) {
+      try {
+        for (const p of batch) sink.write(p.line);
+      } catch (error) {
+        // A copy failing must never touch the record of truth, which is already on disk.
+        log.error({ sink: sink.name, err: (error as Error).message }, "audit sink failed");
+      }
+    }
     this.checkpointIfDue(false);
   }
 
@@ -244,7 +251,8 @@ export class AuditLog {
     const now = Date.now();
     if (this.file !== undefined && (this.file.bytes >= this.options.maxSegmentBytes || now - this.file.openedAt >= this.options.maxSegmentAgeMs)) {
       await this.sealFile();
-      await this.enforceRetention();
+      // Retention is housekeeping: a failure is logged and retried at the next rotation, never a failed append.
+      await this.enforceRetention().catch((error: unknown) => log.error({ err: (error as Error).message }, "audit retention failed"));
     }
     if (this.file === undefined) {
       const name = segmentName(first.seq);
@@ -315,7 +323,9 @@ export class AuditLog {
       removedSegments: removed.map((s) => s.segment),
     });
     for (const summary of removed) {
-      await unlink(path.join(this.dir, summary.segment));
+      await unlink(path.join(this.dir, summary.segment)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== "ENOENT") throw error;
+      });
       await unlink(path.join(this.dir, summaryName(summary.segment))).catch(() => {});
     }
     this.sealed.splice(0, removed.length);

@@ -21,7 +21,7 @@ import type { ClientSession, SessionStore } from "../session/index.ts";
 import type { Dispatcher, RelatedStream, RequestContext } from "../pipeline/index.ts";
 import type { Backend } from "../upstream/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
-import type { AuthOutcome } from "./auth.ts";
+import { auditUnavailable, type AuthOutcome } from "./auth.ts";
 import { SSE_HEADERS, SseChannel } from "./sse-channel.ts";
 import { acceptsJson, acceptsSse, checkOrigin, checkPostHeaders, checkProtocolVersion, errorResponse, readBody } from "./guards.ts";
 
@@ -68,7 +68,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     message: string,
     extra: { id?: string | number | null; method?: string; session?: ClientSession; bytesIn?: number } = {},
   ): Promise<Response> => {
-    await deps.dispatcher.audit.event({
+    const kept = await deps.dispatcher.audit.event({
       kind: "rejected",
       identity,
       session: extra.session,
@@ -81,7 +81,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
       traceparent: c.req.header("traceparent"),
       http: httpOf(c),
     });
-    return errorResponse(status, code, message, extra.id ?? null);
+    return kept ? errorResponse(status, code, message, extra.id ?? null) : auditUnavailable();
   };
 
   /**
@@ -152,7 +152,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     } catch {
       // not a JSON-RPC body: the status says enough
     }
-    await deps.dispatcher.audit.event({
+    const kept = await deps.dispatcher.audit.event({
       kind: "rejected",
       identity,
       decision: "none",
@@ -163,7 +163,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
       traceparent: c.req.header("traceparent"),
       http: httpOf(c),
     });
-    return response;
+    return kept ? response : auditUnavailable();
   }
 
   async function initialize(c: Context, identity: AgentIdentity, request: JsonRpcRequest, context: RequestContext): Promise<Response> {
@@ -222,12 +222,13 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     const replies: Array<Promise<JsonRpcResponse>> = [];
     // A refused item is recorded like any other answer; the batch's reply waits for its records.
     const refuseItem = async (id: string | number | null, message: string, method?: string): Promise<JsonRpcResponse> => {
-      const answer = failure(id, { code: ErrorCode.InvalidRequest, message });
-      await deps.dispatcher.audit.event({
+      const kept = await deps.dispatcher.audit.event({
         kind: "rejected", identity, session, method, decision: "none", reasons: [message], httpStatus: 200, code: ErrorCode.InvalidRequest,
         bytesIn: 0, traceparent: c.req.header("traceparent"), http: httpOf(c),
       });
-      return answer;
+      return kept
+        ? failure(id, { code: ErrorCode.InvalidRequest, message })
+        : failure(id, { code: ErrorCode.AuditUnavailable, message: "the audit log is unavailable, so this request cannot be recorded" });
     };
     for (const item of batch) {
       const classified = classify(item);

@@ -137,8 +137,8 @@ export class Dispatcher {
     const session = started?.session;
     if (session === undefined) {
       const error = "error" in response ? response.error : { code: ErrorCode.InternalError, message: "no session" };
-      await this.audit.event({ kind: "rejected", identity, method: Method.Initialize, decision: "none", reasons: [error.message], httpStatus: 200, code: error.code, bytesIn: context.bytesIn ?? 0, traceparent: context.traceparent, http: context.http ?? { method: "POST", path: "/mcp" } });
-      return { response };
+      const kept = await this.audit.event({ kind: "rejected", identity, method: Method.Initialize, decision: "none", reasons: [error.message], httpStatus: 200, code: error.code, bytesIn: context.bytesIn ?? 0, traceparent: context.traceparent, http: context.http ?? { method: "POST", path: "/mcp" } });
+      return { response: kept ? response : failure(request.id, { code: ErrorCode.AuditUnavailable, message: "the audit log is unavailable, so this request cannot be recorded" }) };
     }
     const recorded = await this.audit.request(session, request, {}, response, startedAt, context);
     return "error" in recorded ? { response: recorded } : { session, response: recorded };
