@@ -156,13 +156,17 @@ describe("verifyAuditDir", () => {
     expect(await verify(dir)).toMatchObject({ ok: true, records: count, warnings: [] });
   });
 
-  it("warns about a summary that disagrees with its segment, and still passes", async () => {
+  it.each([
+    { name: "its count", change: { count: 99 } },
+    { name: "its agents (a query for one would skip the segment)", change: { agents: ["someone-else"] } },
+    { name: "its time range", change: { fromTime: "2001-01-01T00:00:00.000Z", toTime: "2001-01-01T00:00:01.000Z" } },
+  ])("fails a summary edited in $name: queries trusting it could hide records", async ({ change }) => {
     const { dir } = await fixture();
     const file = path.join(dir, summaryName(S5));
-    await writeFile(file, JSON.stringify({ ...JSON.parse(await readFile(file, "utf8")), count: 99 }));
+    await writeFile(file, JSON.stringify({ ...JSON.parse(await readFile(file, "utf8")), ...change }));
     const report = await verify(dir);
-    expect(report.ok).toBe(true);
-    expect(report.warnings).toEqual([expect.stringContaining(`${S5}: its summary disagrees`)]);
+    expect(report.ok).toBe(false);
+    expect(report.problem).toMatchObject({ file: summaryName(S5), reason: expect.stringMatching(/summary disagrees/) });
   });
 
   it("passes a log cut by retention, and fails it once the retention checkpoint is gone", async () => {

@@ -7,10 +7,10 @@
  */
 import path from "node:path";
 import type { JWK } from "jose";
-import { GENESIS } from "./canonical.ts";
+import { canonicalJson, GENESIS } from "./canonical.ts";
 import { readCheckpointLines, verifyCheckpoints, type CheckpointPayload } from "./checkpoints.ts";
-import { recomputeHash } from "./record.ts";
-import { firstSeqOf, listSegments, readLines, readSummary } from "./segments.ts";
+import { recomputeHash, type AuditRecord } from "./record.ts";
+import { firstSeqOf, listSegments, readLines, readSummary, summaryName, SummaryBuilder } from "./segments.ts";
 
 export interface VerifyReport {
   ok: boolean;
@@ -76,12 +76,14 @@ export async function verifyAuditDir(dir: string, trusted: readonly JWK[]): Prom
   for (const segment of listed.filter(leftOver)) report.warnings.push(`${segment}: left over from an interrupted retention cut (a checkpoint lists it as removed); not verified`);
   const segments = listed.filter((s) => !leftOver(s));
   report.segments = segments.length;
+  let summaryProblem: VerifyReport["problem"];
   for (const [index, segment] of segments.entries()) {
     const isLast = index === segments.length - 1;
     if (firstSeqOf(segment) !== expectedSeq) {
       return fail({ file: segment, reason: `segment should start at seq ${expectedSeq} but is named for seq ${firstSeqOf(segment)} (a segment was deleted, inserted or renamed)` });
     }
     let count = 0;
+    const rebuilt = new SummaryBuilder(segment);
     for await (const line of readLines(path.join(dir, segment))) {
       const at = { file: segment, line: line.number };
       if (!line.complete) {
@@ -120,10 +122,13 @@ export async function verifyAuditDir(dir: string, trusted: readonly JWK[]): Prom
       report.lastSeq = seq;
       count++;
       expectedSeq++;
+      rebuilt.add(record as unknown as AuditRecord, Buffer.byteLength(line.text));
     }
     const summary = await readSummary(dir, segment);
-    if (summary !== undefined && (summary.count !== count || summary.lastHash !== prev)) {
-      report.warnings.push(`${segment}: its summary disagrees with its records (the summary is an index, not evidence; it will be ignored)`);
+    // Queries skip segments by their summary, so an edited summary could hide records from auditors.
+    if (summary !== undefined && canonicalJson(summary) !== canonicalJson(rebuilt.build())) {
+      // Reported after the chain checks: a truncated segment also has a stale summary, and "truncated" says more.
+      summaryProblem ??= { file: summaryName(segment), reason: "the summary disagrees with its segment's records: queries trusting it could skip records" };
     }
   }
   report.head = prev;
@@ -135,6 +140,7 @@ export async function verifyAuditDir(dir: string, trusted: readonly JWK[]): Prom
       reason: `truncated: checkpoints.jsonl line ${line} covers records through seq ${payload.seq}, but the log ends at seq ${report.lastSeq}`,
     });
   }
+  if (summaryProblem !== undefined) return fail(summaryProblem);
   const lastPinned = pins.at(-1)?.payload.seq ?? cutThrough;
   if (report.lastSeq > lastPinned) {
     report.warnings.push(`records ${Math.max(lastPinned + 1, report.firstSeq)}…${report.lastSeq} are after the last checkpoint: truncation there cannot be detected yet`);
