@@ -141,6 +141,23 @@ describe("one record per decision", () => {
     expect(onDisk).not.toContain(demoToken.split(".")[2]!);
   });
 
+  it("refusals decided by the transport guards are recorded: a bad protocol version, a GET that cannot stream", async () => {
+    const auth = { authorization: `Bearer ${demoToken}` };
+    const badVersion = await fetch(gw.url, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "1999-01-01" },
+      body: "{}",
+    });
+    expect(badVersion.status).toBe(400);
+    const noStream = await fetch(gw.url, { headers: { ...auth, accept: "application/json" } });
+    expect(noStream.status).toBe(406);
+    const refused = (await records({ agent: "demo" })).filter((r) => r.kind === "rejected").slice(-2);
+    expect(refused.map((r) => [r.http?.method, r.outcome.http_status, r.decision.reasons[0]])).toEqual([
+      ["POST", 400, expect.stringMatching(/^Bad Request: unsupported MCP-Protocol-Version "1999-01-01"/)],
+      ["GET", 406, expect.stringMatching(/^Not Acceptable: GET \/mcp needs Accept: text\/event-stream/)],
+    ]);
+  });
+
   it("each request of a 2025-03-26 batch is recorded, a malformed item included", async () => {
     const headers = { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: `Bearer ${demoToken}` };
     const init = await fetch(gw.url, {

@@ -70,16 +70,26 @@ export function checkOrigin(
   return errorResponse(403, ErrorCode.InvalidRequest, `Forbidden: origin ${JSON.stringify(origin)} is not allowed`);
 }
 
+/**
+ * A refusal decided after authentication: data rather than a ready Response, so the endpoint records it in the
+ * audit trail before it answers with `errorResponse`.
+ */
+export interface Refusal {
+  status: number;
+  code: number;
+  message: string;
+}
+
 /** Unsupported MCP-Protocol-Version → 400; absent → 2025-03-26, as the transport spec says. */
-export function checkProtocolVersion(header: string | undefined): { version: ProtocolVersion } | { response: Response } {
+export function checkProtocolVersion(header: string | undefined): { version: ProtocolVersion } | { refusal: Refusal } {
   if (header === undefined) return { version: VERSION_WHEN_HEADER_ABSENT };
   if (isSupportedVersion(header)) return { version: header };
   return {
-    response: errorResponse(
-      400,
-      ErrorCode.InvalidRequest,
-      `Bad Request: unsupported MCP-Protocol-Version ${JSON.stringify(header)}; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(", ")}`,
-    ),
+    refusal: {
+      status: 400,
+      code: ErrorCode.InvalidRequest,
+      message: `Bad Request: unsupported MCP-Protocol-Version ${JSON.stringify(header)}; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(", ")}`,
+    },
   };
 }
 
@@ -102,9 +112,9 @@ export function acceptsJson(accept: string | undefined): boolean {
 }
 
 /** Reads the body with a hard cap, whether or not Content-Length is honest or present. */
-export async function readBody(request: Request, maxBytes: number): Promise<{ text: string } | { response: Response }> {
-  const tooLarge = (): { response: Response } => ({
-    response: errorResponse(413, ErrorCode.InvalidRequest, `Payload Too Large: the body limit is ${maxBytes} bytes`),
+export async function readBody(request: Request, maxBytes: number): Promise<{ text: string } | { refusal: Refusal }> {
+  const tooLarge = (): { refusal: Refusal } => ({
+    refusal: { status: 413, code: ErrorCode.InvalidRequest, message: `Payload Too Large: the body limit is ${maxBytes} bytes` },
   });
   const declared = request.headers.get("content-length");
   if (declared !== null) {

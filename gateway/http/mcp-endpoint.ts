@@ -23,7 +23,7 @@ import type { Backend } from "../upstream/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
 import { auditUnavailable, type AuthOutcome } from "./auth.ts";
 import { SSE_HEADERS, SseChannel } from "./sse-channel.ts";
-import { acceptsJson, acceptsSse, checkOrigin, checkPostHeaders, checkProtocolVersion, errorResponse, readBody } from "./guards.ts";
+import { acceptsJson, acceptsSse, checkOrigin, checkPostHeaders, checkProtocolVersion, errorResponse, readBody, type Refusal } from "./guards.ts";
 
 export interface McpEndpointDeps {
   dispatcher: Dispatcher;
@@ -63,9 +63,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
   const refuse = async (
     c: Context,
     identity: AgentIdentity,
-    status: number,
-    code: number,
-    message: string,
+    { status, code, message }: Refusal,
     extra: { id?: string | number | null; method?: string; session?: ClientSession; bytesIn?: number } = {},
   ): Promise<Response> => {
     const kept = await deps.dispatcher.audit.event({
@@ -91,11 +89,11 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
   const lookupSession = async (c: Context, identity: AgentIdentity, method?: string): Promise<{ session: ClientSession } | { response: Response }> => {
     const id = c.req.header(SESSION_HEADER);
     if (id === undefined || id === "") {
-      return { response: await refuse(c, identity, 400, ErrorCode.InvalidRequest, "Bad Request: Mcp-Session-Id header is required", { method }) };
+      return { response: await refuse(c, identity, { status: 400, code: ErrorCode.InvalidRequest, message: "Bad Request: Mcp-Session-Id header is required" }, { method }) };
     }
     const session = deps.sessions.get(id);
     if (session === undefined || session.isClosed || !session.admits(identity)) {
-      return { response: await refuse(c, identity, 404, ErrorCode.InvalidRequest, "Session not found: it ended or never existed; initialize a new one", { method }) };
+      return { response: await refuse(c, identity, { status: 404, code: ErrorCode.InvalidRequest, message: "Session not found: it ended or never existed; initialize a new one" }, { method }) };
     }
     return { session };
   };
@@ -107,22 +105,22 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     if ("response" in auth) return auth.response;
     const { identity } = auth;
     const versionCheck = checkProtocolVersion(c.req.header("mcp-protocol-version"));
-    if ("response" in versionCheck) return audited(c, identity, versionCheck.response);
+    if ("refusal" in versionCheck) return refuse(c, identity, versionCheck.refusal);
     const body = await readBody(c.req.raw, deps.settings().maxBodyBytes);
-    if ("response" in body) return audited(c, identity, body.response);
+    if ("refusal" in body) return refuse(c, identity, body.refusal, { bytesIn: Number(c.req.header("content-length") ?? 0) || 0 });
     const bytesIn = Buffer.byteLength(body.text);
 
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.text);
     } catch {
-      return refuse(c, identity, 400, ErrorCode.ParseError, "Parse error: the body is not valid JSON", { bytesIn });
+      return refuse(c, identity, { status: 400, code: ErrorCode.ParseError, message: "Parse error: the body is not valid JSON" }, { bytesIn });
     }
     if (Array.isArray(parsed)) return postBatch(c, identity, parsed, versionCheck.version);
 
     const classified = classify(parsed);
     if (classified.kind === "invalid") {
-      return refuse(c, identity, 400, ErrorCode.InvalidRequest, `Invalid Request: ${classified.reason}`, { id: classified.id, bytesIn });
+      return refuse(c, identity, { status: 400, code: ErrorCode.InvalidRequest, message: `Invalid Request: ${classified.reason}` }, { id: classified.id, bytesIn });
     }
     const context: RequestContext = { bytesIn, traceparent: c.req.header("traceparent"), http: httpOf(c) };
     if (classified.kind === "request" && classified.message.method === Method.Initialize) {
@@ -143,34 +141,11 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     return respond(session, classified.message, acceptsSse(c.req.header("accept")), acceptsJson(c.req.header("accept")), context);
   }
 
-  /** A guard's ready-made error response, recorded before it leaves. */
-  async function audited(c: Context, identity: AgentIdentity, response: Response): Promise<Response> {
-    const text = await response.clone().text();
-    let error: { code?: number; message?: string } | undefined;
-    try {
-      error = (JSON.parse(text) as { error?: { code?: number; message?: string } }).error;
-    } catch {
-      // not a JSON-RPC body: the status says enough
-    }
-    const kept = await deps.dispatcher.audit.event({
-      kind: "rejected",
-      identity,
-      decision: "none",
-      reasons: [error?.message ?? `HTTP ${response.status}`],
-      httpStatus: response.status,
-      code: error?.code,
-      bytesIn: Number(c.req.header("content-length") ?? 0) || 0,
-      traceparent: c.req.header("traceparent"),
-      http: httpOf(c),
-    });
-    return kept ? response : auditUnavailable();
-  }
-
   async function initialize(c: Context, identity: AgentIdentity, request: JsonRpcRequest, context: RequestContext): Promise<Response> {
     if (c.req.header(SESSION_HEADER) !== undefined) {
-      return refuse(c, identity, 400, ErrorCode.InvalidRequest, "Bad Request: initialize must not carry an Mcp-Session-Id", { id: request.id, method: Method.Initialize, bytesIn: context.bytesIn });
+      return refuse(c, identity, { status: 400, code: ErrorCode.InvalidRequest, message: "Bad Request: initialize must not carry an Mcp-Session-Id" }, { id: request.id, method: Method.Initialize, bytesIn: context.bytesIn });
     }
-    if (!deps.accepting()) return refuse(c, identity, 503, ErrorCode.ShuttingDown, "gateway is shutting down", { id: request.id, method: Method.Initialize, bytesIn: context.bytesIn });
+    if (!deps.accepting()) return refuse(c, identity, { status: 503, code: ErrorCode.ShuttingDown, message: "gateway is shutting down" }, { id: request.id, method: Method.Initialize, bytesIn: context.bytesIn });
     const { session, response } = await deps.dispatcher.initialize(request, identity, context);
     const sessionHeader: Record<string, string> = {};
     if (session !== undefined) {
@@ -213,9 +188,9 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     const known = id === undefined ? undefined : deps.sessions.get(id);
     const version = known !== undefined && known.admits(identity) ? known.protocolVersion : headerVersion;
     if (!allowsBatches(version)) {
-      return refuse(c, identity, 400, ErrorCode.InvalidRequest, `Invalid Request: JSON-RPC batches are not supported in protocol version ${version}`);
+      return refuse(c, identity, { status: 400, code: ErrorCode.InvalidRequest, message: `Invalid Request: JSON-RPC batches are not supported in protocol version ${version}` });
     }
-    if (batch.length === 0) return refuse(c, identity, 400, ErrorCode.InvalidRequest, "Invalid Request: empty batch");
+    if (batch.length === 0) return refuse(c, identity, { status: 400, code: ErrorCode.InvalidRequest, message: "Invalid Request: empty batch" });
     const found = await lookupSession(c, identity);
     if ("response" in found) return found.response;
     const { session } = found;
@@ -259,17 +234,17 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     if ("response" in auth) return auth.response;
     const accept = c.req.header("accept");
     if (accept === undefined || !accept.includes("text/event-stream")) {
-      return errorResponse(406, ErrorCode.InvalidRequest, "Not Acceptable: GET /mcp needs Accept: text/event-stream");
+      return refuse(c, auth.identity, { status: 406, code: ErrorCode.InvalidRequest, message: "Not Acceptable: GET /mcp needs Accept: text/event-stream" });
     }
     const versionCheck = checkProtocolVersion(c.req.header("mcp-protocol-version"));
-    if ("response" in versionCheck) return versionCheck.response;
+    if ("refusal" in versionCheck) return refuse(c, auth.identity, versionCheck.refusal);
     const found = await lookupSession(c, auth.identity);
     if ("response" in found) return found.response;
     const { session } = found;
     const channel: SseChannel = new SseChannel({ keepaliveMs: KEEPALIVE_MS, onClose: () => session.detachStandalone(channel) });
     if (!session.attachStandalone(channel)) {
       channel.close();
-      return errorResponse(409, ErrorCode.InvalidRequest, "Conflict: this session already has an open GET stream");
+      return refuse(c, auth.identity, { status: 409, code: ErrorCode.InvalidRequest, message: "Conflict: this session already has an open GET stream" }, { session });
     }
     session.touch();
     return new Response(channel.body, { status: 200, headers: SSE_HEADERS });
