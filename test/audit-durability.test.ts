@@ -1,16 +1,16 @@
 /**
  * Durability of the audit log under `kill -9`: a real gateway process under load from real clients, killed
  * mid-stream. Every call the clients saw answered must be in the log, and the chain must still verify; a restart
- * on the same directory cuts a torn tail and carries the chain on.
+ * on the same directory cuts a torn tail and carries the chain on. And a log that cannot write fails closed.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { queryAudit, verifyAuditDir, type AuditRecord } from "../gateway/audit/index.ts";
-import { FLAKY } from "./helpers/gateway.ts";
+import { FLAKY, startGateway } from "./helpers/gateway.ts";
 import { startGatehouseProcess, type Child } from "./helpers/processes.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "gatehouse-durability-"));
@@ -99,5 +99,37 @@ describe("kill -9 under load", () => {
     expect(after.segments).toBeGreaterThan(before.segments);
     const last = (await allRecords()).at(-1)!;
     expect(last.arguments).toEqual({ text: "after restart" });
+  }, 60_000);
+});
+
+describe("a log that cannot write", () => {
+  it("fails closed: the call whose record failed and every later one get -32030, and /readyz says why", async () => {
+    const failDir = join(dir, "failing-audit");
+    const gw = await startGateway(`
+dataDir: ${dir}
+audit: { dir: "${failDir}", segment: { maxBytes: 4096 } }
+servers:
+  - { name: flaky, transport: stdio, command: node, args: ["${FLAKY}"] }
+`);
+    const client = new Client({ name: "disk-gone", version: "1" });
+    try {
+      await client.connect(new StreamableHTTPClientTransport(new URL(gw.url)));
+      await client.callTool({ name: "echo", arguments: { text: "recorded" } });
+      // The directory vanishes and a file takes its name: the next segment cannot be created.
+      renameSync(failDir, `${failDir}.moved`);
+      writeFileSync(failDir, "not a directory");
+      const outcomes: string[] = [];
+      for (let i = 0; i < 10 && !outcomes.some((o) => o.includes("-32030")); i++) {
+        outcomes.push(await client.callTool({ name: "echo", arguments: { text: "x".repeat(2_000) } }).then(() => "ok", (e: Error) => e.message));
+      }
+      expect(outcomes.at(-1)).toMatch(/-32030.*audit log is unavailable/);
+      await expect(client.callTool({ name: "echo", arguments: { text: "after" } })).rejects.toThrow(/-32030/);
+      const ready = await fetch(gw.url.replace(/\/mcp$/, "/readyz"));
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as { reason: string }).reason).toMatch(/^audit log unavailable: .*ENOTDIR/);
+    } finally {
+      await client.close().catch(() => {});
+      await gw.close();
+    }
   }, 60_000);
 });

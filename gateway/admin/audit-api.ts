@@ -8,7 +8,7 @@
 import type { Context } from "hono";
 import { CorruptLogError, DECISION_RESULTS, MAX_QUERY_LIMIT, parseTime, QueryError, queryAudit, type AuditFilter, type AuditLog, type DecisionResult } from "../audit/index.ts";
 import type { AuditStage } from "../pipeline/index.ts";
-import { requireScope, type AuthOutcome } from "../http/index.ts";
+import { auditUnavailableResponse, requireScope, type AuthOutcome } from "../http/index.ts";
 
 export interface AuditApiDeps {
   authenticate: (c: Context) => Promise<AuthOutcome>;
@@ -68,7 +68,7 @@ export function createAuditApi(deps: AuditApiDeps) {
     }
     // Reading the log is itself on the record, before the records leave.
     if (!(await deps.stage.event({ ...event, decision: "allow", reasons: [], httpStatus: 200 }))) {
-      return c.json({ error: "audit_unavailable", error_description: "the audit log cannot record this query, so it is refused" }, 503);
+      return auditUnavailableResponse();
     }
     return c.json(result);
   };

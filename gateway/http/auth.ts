@@ -45,16 +45,16 @@ function challenge(c: Context, status: 401 | 403, error?: AuthError): Response {
 /** Resolves false when the refusal could not be recorded: then the answer is 503, since nothing leaves unrecorded. */
 export type RefusalRecorder = (c: Context, status: 401 | 403, reason: string) => Promise<boolean>;
 
-export const AUDIT_UNAVAILABLE_BODY = JSON.stringify({ error: "audit_unavailable", error_description: "the audit log cannot record this request, so it is refused" });
-
-export function auditUnavailable(): Response {
-  return new Response(AUDIT_UNAVAILABLE_BODY, { status: 503, headers: { "content-type": "application/json", "retry-after": "5" } });
+/** An HTTP-level answer the audit log could not record: 503, never the answer itself. */
+export function auditUnavailableResponse(): Response {
+  const body = { error: "audit_unavailable", error_description: "the audit log cannot record this request, so it is refused" };
+  return new Response(JSON.stringify(body), { status: 503, headers: { "content-type": "application/json", "retry-after": "5" } });
 }
 
 export function createAuth(authenticator: Authenticator | undefined, onRefused: RefusalRecorder = async () => true): (c: Context) => Promise<AuthOutcome> {
   const refuse = async (c: Context, status: 401 | 403, error?: AuthError): Promise<AuthOutcome> => {
     const kept = await onRefused(c, status, error === undefined ? "no bearer token" : `${error.error}: ${error.description}`);
-    return { response: kept ? challenge(c, status, error) : auditUnavailable() };
+    return { response: kept ? challenge(c, status, error) : auditUnavailableResponse() };
   };
   return async (c) => {
     // A token in a URL ends up in logs and proxies' caches: refuse it even before looking at the header.

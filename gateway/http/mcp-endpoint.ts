@@ -18,10 +18,10 @@ import {
   type ProtocolVersion,
 } from "../protocol/index.ts";
 import type { ClientSession, SessionStore } from "../session/index.ts";
-import type { Dispatcher, RelatedStream, RequestContext } from "../pipeline/index.ts";
+import { auditUnavailable, type Dispatcher, type RelatedStream, type RequestContext } from "../pipeline/index.ts";
 import type { Backend } from "../upstream/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
-import { auditUnavailable, type AuthOutcome } from "./auth.ts";
+import { auditUnavailableResponse, type AuthOutcome } from "./auth.ts";
 import { SSE_HEADERS, SseChannel } from "./sse-channel.ts";
 import { acceptsJson, acceptsSse, checkOrigin, checkPostHeaders, checkProtocolVersion, errorResponse, readBody, type Refusal } from "./guards.ts";
 
@@ -79,7 +79,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
       traceparent: c.req.header("traceparent"),
       http: httpOf(c),
     });
-    return kept ? errorResponse(status, code, message, extra.id ?? null) : auditUnavailable();
+    return kept ? errorResponse(status, code, message, extra.id ?? null) : auditUnavailableResponse();
   };
 
   /**
@@ -201,9 +201,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
         kind: "rejected", identity, session, method, decision: "none", reasons: [message], httpStatus: 200, code: ErrorCode.InvalidRequest,
         bytesIn: 0, traceparent: c.req.header("traceparent"), http: httpOf(c),
       });
-      return kept
-        ? failure(id, { code: ErrorCode.InvalidRequest, message })
-        : failure(id, { code: ErrorCode.AuditUnavailable, message: "the audit log is unavailable, so this request cannot be recorded" });
+      return kept ? failure(id, { code: ErrorCode.InvalidRequest, message }) : auditUnavailable(id);
     };
     for (const item of batch) {
       const classified = classify(item);

@@ -59,6 +59,11 @@ function traceIdOf(traceparent: string | undefined): string {
   return id !== undefined && id !== "0".repeat(32) ? id : randomUUID().replaceAll("-", "");
 }
 
+/** The one answer for a request the audit log cannot record (fail closed). */
+export function auditUnavailable(id: JsonRpcRequest["id"] | null): JsonRpcResponse {
+  return failure(id, { code: ErrorCode.AuditUnavailable, message: "the audit log is unavailable, so this request is refused unrecorded" });
+}
+
 const micros = (since: number) => Math.round((performance.now() - since) * 1000);
 
 export class AuditStage {
@@ -98,7 +103,7 @@ export class AuditStage {
       bytes: { in: context.bytesIn ?? Buffer.byteLength(JSON.stringify(request)), out: Buffer.byteLength(JSON.stringify(response)) },
       traceId: traceIdOf(context.traceparent),
     };
-    return this.keep(auditLog, facts, response, request.id);
+    return (await this.record(auditLog, facts)) ? response : auditUnavailable(request.id);
   }
 
   /** Records an event answered outside the dispatcher; false when it could not be kept (answer 503 then). */
@@ -120,22 +125,16 @@ export class AuditStage {
       traceId: traceIdOf(event.traceparent),
       http: event.http,
     };
+    return this.record(auditLog, facts);
+  }
+
+  private async record(auditLog: AuditLog, facts: RequestFacts): Promise<boolean> {
     try {
       await auditLog.append(buildEntry(facts, this.settings()));
       return true;
     } catch (error) {
-      log.error({ err: (error as Error).message, kind: event.kind }, "could not record an event");
+      log.error({ err: (error as Error).message, kind: facts.kind, method: facts.method }, "could not record a request; refusing it");
       return false;
-    }
-  }
-
-  private async keep(auditLog: AuditLog, facts: RequestFacts, response: JsonRpcResponse, id: JsonRpcRequest["id"]): Promise<JsonRpcResponse> {
-    try {
-      await auditLog.append(buildEntry(facts, this.settings()));
-      return response;
-    } catch (error) {
-      log.error({ err: (error as Error).message, method: facts.method }, "could not record a request; answering with an error");
-      return failure(id, { code: ErrorCode.AuditUnavailable, message: "the audit log is unavailable, so this request cannot be recorded" });
     }
   }
 }

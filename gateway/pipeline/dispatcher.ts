@@ -29,7 +29,7 @@ import { ArgumentValidators } from "./arguments.ts";
 import { PolicyStage, type PolicyGate } from "./policy-stage.ts";
 import { InflightCalls, type RelatedStream } from "./inflight.ts";
 import { ResourceSubscriptions } from "./subscriptions.ts";
-import { AuditStage, type CallTrace, type RequestContext } from "./audit-stage.ts";
+import { AuditStage, auditUnavailable, type CallTrace, type RequestContext } from "./audit-stage.ts";
 import { startSession } from "./initialize.ts";
 import { logger } from "../log.ts";
 
@@ -103,10 +103,7 @@ export class Dispatcher {
     if (this.draining && request.method !== Method.Ping) {
       return failure(request.id, { code: ErrorCode.ShuttingDown, message: "gateway is shutting down; retry on another replica" });
     }
-    const auditDown = this.audit.unavailable();
-    if (auditDown !== undefined) {
-      return failure(request.id, { code: ErrorCode.AuditUnavailable, message: "the audit log is unavailable, so requests are refused until it is fixed" });
-    }
+    if (this.audit.unavailable() !== undefined) return auditUnavailable(request.id);
     try {
       return success(request.id, await handler(session, request, stream, trace));
     } catch (error) {
@@ -123,9 +120,8 @@ export class Dispatcher {
     const startedAt = performance.now();
     let started: ReturnType<typeof startSession> | undefined;
     let response: JsonRpcResponse;
-    const auditDown = this.audit.unavailable();
-    if (auditDown !== undefined) {
-      response = failure(request.id, { code: ErrorCode.AuditUnavailable, message: "the audit log is unavailable, so requests are refused until it is fixed" });
+    if (this.audit.unavailable() !== undefined) {
+      response = auditUnavailable(request.id);
     } else {
       try {
         started = startSession(request.params, identity, this.deps.backends().values());
@@ -138,7 +134,7 @@ export class Dispatcher {
     if (session === undefined) {
       const error = "error" in response ? response.error : { code: ErrorCode.InternalError, message: "no session" };
       const kept = await this.audit.event({ kind: "rejected", identity, method: Method.Initialize, decision: "none", reasons: [error.message], httpStatus: 200, code: error.code, bytesIn: context.bytesIn ?? 0, traceparent: context.traceparent, http: context.http ?? { method: "POST", path: "/mcp" } });
-      return { response: kept ? response : failure(request.id, { code: ErrorCode.AuditUnavailable, message: "the audit log is unavailable, so this request cannot be recorded" }) };
+      return { response: kept ? response : auditUnavailable(request.id) };
     }
     const recorded = await this.audit.request(session, request, {}, response, startedAt, context);
     return "error" in recorded ? { response: recorded } : { session, response: recorded };

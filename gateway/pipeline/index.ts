@@ -2,4 +2,4 @@ export { Dispatcher, type DispatcherDeps } from "./dispatcher.ts";
 export { createBackendHooks, type BackendEventsDeps } from "./backend-events.ts";
 export { initializeResult, mergedCapabilities, startSession, GATEWAY_INFO } from "./initialize.ts";
 export type { RelatedStream, InflightCall } from "./inflight.ts";
-export { AuditStage, type AuditEvent, type CallTrace, type RequestContext } from "./audit-stage.ts";
+export { AuditStage, auditUnavailable, type AuditEvent, type CallTrace, type RequestContext } from "./audit-stage.ts";
