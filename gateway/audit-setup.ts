@@ -1,19 +1,13 @@
 /** Builds the audit stage of a Gateway from its config: the log (with its sinks) and the entry settings. */
-import os from "node:os";
 import type { ResolvedConfig } from "./config/index.ts";
-import { AuditLog, createRedisSink, createStdoutSink, type AuditSink, type CheckpointSigner, type EntrySettings } from "./audit/index.ts";
+import { AuditLog, createRedisSink, createStdoutSink, type AuditSink, type CheckpointSigner } from "./audit/index.ts";
 import { configureLogging, logger } from "./log.ts";
 
 const log = logger("audit-setup");
 
 export interface GatewayAudit {
   log: AuditLog;
-  entry: EntrySettings;
   readScope: string;
-}
-
-export function replicaName(config: ResolvedConfig): string {
-  return config.audit.replica ?? process.env.HOSTNAME ?? os.hostname();
 }
 
 /** Undefined when `audit.enabled: false` (logged loudly: nothing the gateway decides is kept). */
@@ -30,10 +24,9 @@ export async function startAudit(config: ResolvedConfig, signer: CheckpointSigne
     sinks.push(createStdoutSink());
   }
   if (settings.sinks.redis !== undefined) sinks.push(createRedisSink(settings.sinks.redis));
-  const replica = replicaName(config);
   const auditLog = await AuditLog.open({
-    dir: settings.dir!,
-    replica,
+    dir: settings.dir,
+    replica: settings.replica,
     durability: settings.durability,
     batchWindowMs: settings.batchWindowMs,
     maxSegmentBytes: settings.segment.maxBytes,
@@ -48,5 +41,5 @@ export async function startAudit(config: ResolvedConfig, signer: CheckpointSigne
     sinks,
   });
   log.info({ dir: settings.dir, durability: settings.durability, sinks: sinks.map((s) => s.name) }, "audit log open");
-  return { log: auditLog, entry: { replica, arguments: settings.arguments }, readScope: settings.readScope };
+  return { log: auditLog, readScope: settings.readScope };
 }

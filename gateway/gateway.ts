@@ -71,7 +71,7 @@ export class Gateway {
       assertionFor: (server, agent) => this.assertionFor(server, agent),
       policy: () => this.policy?.gate,
       audit: () => this.audit?.log,
-      auditSettings: () => this.audit?.entry ?? { replica: "local", arguments: "redacted" },
+      auditSettings: () => ({ replica: this.config.audit.replica, arguments: this.config.audit.arguments }),
     });
     this.hooks = createBackendHooks({
       sessions: this.sessions,

@@ -99,6 +99,7 @@ describe("one record per decision", () => {
     expect(record!.redacted?.pointers).toEqual(expect.arrayContaining(["/arguments/secret", "/arguments/text"]));
     expect(record!.redacted?.detectors).toContain("github-token");
     expect((record!.input?.request as Record<string, unknown>).arguments).toBeUndefined();
+    expect((record!.input?.gateway as { replica: string }).replica).toBe(record!.replica);
     expect(record!.metrics.total_us).toBeGreaterThanOrEqual(record!.metrics.upstream_us!);
     expect(record!.metrics.upstream_us).toBeGreaterThan(0);
     expect(record!.bytes.in).toBeGreaterThan(50);

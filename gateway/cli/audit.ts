@@ -73,7 +73,7 @@ function parse(argv: string[], options: ParseOptions) {
 async function locate(values: Record<string, unknown>): Promise<{ dir: string; dataDir: string }> {
   const loaded = typeof values.config === "string" ? await loadConfigFile(values.config) : await loadDefaultConfig();
   if (!loaded.ok) throw new Error(`config: ${loaded.errors.join("; ")}`);
-  const dir = typeof values.dir === "string" ? path.resolve(values.dir) : loaded.config.audit.dir!;
+  const dir = typeof values.dir === "string" ? path.resolve(values.dir) : loaded.config.audit.dir;
   return { dir, dataDir: loaded.config.dataDir };
 }
 

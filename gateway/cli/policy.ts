@@ -116,7 +116,7 @@ async function replay(argv: string[]): Promise<number> {
     if (dir === undefined) {
       const loaded = values.config === undefined ? await loadDefaultConfig() : await loadConfigFile(values.config);
       if (!loaded.ok) throw new Error(`config: ${loaded.errors.join("; ")}`);
-      dir = loaded.config.audit.dir!;
+      dir = loaded.config.audit.dir;
     }
     const params: Record<string, string> = {};
     for (const key of ["since", "until", "agent", "server", "tool"] as const) if (values[key] !== undefined) params[key] = values[key];

@@ -7,6 +7,7 @@
  *   file: reason                 a problem with the whole file
  */
 import { readFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { LineCounter, isNode, parseDocument } from "yaml";
@@ -21,8 +22,12 @@ import type { ConfigPath } from "./interpolate.ts";
 export type ResolvedStdioServerConfig = StdioServerConfig & { cwd: string };
 export type ResolvedServerConfig = ResolvedStdioServerConfig | HttpServerConfig;
 
-export type ResolvedConfig = Omit<GatewayConfig, "servers"> & {
+/** audit after loading: `dir` absolute, `replica` always named. */
+export type ResolvedAuditSettings = GatewayConfig["audit"] & { dir: string; replica: string };
+
+export type ResolvedConfig = Omit<GatewayConfig, "servers" | "audit"> & {
   servers: ResolvedServerConfig[];
+  audit: ResolvedAuditSettings;
   /** Absolute path of the file, or a pseudo name such as "<embedded default>". */
   configFile: string;
   /** Absolute; relative paths in the config (dataDir, cwd) are resolved against it. */
@@ -141,7 +146,12 @@ function resolvePaths(config: GatewayConfig, configFile: string, configDir: stri
     return { ...server, cwd: path.resolve(configDir, server.cwd ?? ".") };
   });
   const dataDir = path.resolve(configDir, config.dataDir);
-  const audit = { ...config.audit, dir: config.audit.dir === undefined ? path.join(dataDir, "audit") : path.resolve(configDir, config.audit.dir) };
+  const audit: ResolvedAuditSettings = {
+    ...config.audit,
+    dir: config.audit.dir === undefined ? path.join(dataDir, "audit") : path.resolve(configDir, config.audit.dir),
+    // One name for this process, in audit records and in the policy input alike.
+    replica: config.audit.replica ?? process.env.HOSTNAME ?? hostname(),
+  };
   return { ...config, dataDir, audit, servers, configFile, configDir };
 }
 

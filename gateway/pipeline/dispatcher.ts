@@ -46,7 +46,8 @@ export interface DispatcherDeps {
   policy?: () => PolicyGate | undefined;
   /** The audit log; undefined when auditing is off. */
   audit?: () => AuditLog | undefined;
-  auditSettings?: () => EntrySettings;
+  /** This replica's name (records and the policy input carry it) and how arguments are recorded. */
+  auditSettings: () => EntrySettings;
 }
 
 type Handler = (session: ClientSession, request: JsonRpcRequest, stream: RelatedStream, trace: CallTrace) => Promise<JsonObject>;
@@ -63,8 +64,8 @@ export class Dispatcher {
 
   constructor(deps: DispatcherDeps) {
     this.deps = deps;
-    this.policy = new PolicyStage(() => deps.policy?.(), deps.table);
-    this.audit = new AuditStage(() => deps.audit?.(), deps.auditSettings ?? (() => ({ replica: "local", arguments: "redacted" })));
+    this.policy = new PolicyStage(() => deps.policy?.(), deps.table, () => deps.auditSettings().replica);
+    this.audit = new AuditStage(() => deps.audit?.(), deps.auditSettings);
     this.handlers = new Map<string, Handler>([
       [Method.Ping, async () => ({})],
       [Method.ToolsList, async (s, r) => this.list(r, "tools", this.policy.visible(s, "tools", this.deps.table().tools))],

@@ -28,8 +28,6 @@ export interface PolicyInput {
   gateway: { version: string; replica: string };
 }
 
-const REPLICA = process.env.HOSTNAME ?? "local";
-
 /** One object per verified identity, so what is derived from it downstream (the audit's masked copy) is cached too. */
 const inputIdentities = new WeakMap<AgentIdentity, PolicyInput["identity"]>();
 
@@ -43,7 +41,7 @@ function identityOf(identity: AgentIdentity): PolicyInput["identity"] {
   return view;
 }
 
-export function policyInput(session: ClientSession, request: PolicyRequest, tool?: ToolRoute, now = Date.now()): PolicyInput {
+export function policyInput(session: ClientSession, request: PolicyRequest, replica: string, tool?: ToolRoute, now = Date.now()): PolicyInput {
   const input: PolicyInput = {
     version: 1,
     identity: identityOf(session.identity),
@@ -55,7 +53,7 @@ export function policyInput(session: ClientSession, request: PolicyRequest, tool
     },
     // now_ns loses sub-millisecond precision as a JSON number, which policies comparing times do not need.
     time: { now_ns: now * 1_000_000, rfc3339: new Date(now).toISOString() },
-    gateway: { version: GATEWAY_INFO.version, replica: REPLICA },
+    gateway: { version: GATEWAY_INFO.version, replica },
   };
   if (tool !== undefined) input.tool = { annotations: (tool.definition.annotations ?? {}) as Record<string, unknown>, hash: tool.hash };
   return input;
