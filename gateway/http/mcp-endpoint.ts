@@ -12,6 +12,7 @@ import {
   allowsBatches,
   classify,
   failure,
+  serialize,
   type JsonRpcMessage,
   type JsonRpcRequest,
   type JsonRpcResponse,
@@ -153,7 +154,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
       sessionHeader["mcp-session-id"] = session.id;
     }
     if (!acceptsJson(c.req.header("accept"))) return sseResponse(response, sessionHeader);
-    return new Response(JSON.stringify(response), { status: 200, headers: { ...JSON_HEADERS, ...sessionHeader } });
+    return new Response(serialize(response), { status: 200, headers: { ...JSON_HEADERS, ...sessionHeader } });
   }
 
   function respond(session: ClientSession, request: JsonRpcRequest, sse: boolean, json: boolean, context: RequestContext): Promise<Response> {
@@ -174,7 +175,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
           channel.send(response);
           channel.close();
         } else if (json) {
-          resolve(new Response(JSON.stringify(response), { status: 200, headers: JSON_HEADERS }));
+          resolve(new Response(serialize(response), { status: 200, headers: JSON_HEADERS }));
         } else {
           resolve(sseResponse(response));
         }

@@ -2,7 +2,7 @@
  * An SSE response body that JSON-RPC messages can be pushed into. Used for both the GET stream (the session's
  * standalone channel) and a POST's response stream once it has something to stream.
  */
-import { encodeSseEvent, type JsonRpcMessage } from "../protocol/index.ts";
+import { encodeSseEvent, serialize, type JsonRpcMessage } from "../protocol/index.ts";
 
 const encoder = new TextEncoder();
 /** Events queued for a client that is not reading before its stream is closed. */
@@ -42,7 +42,7 @@ export class SseChannel {
   }
 
   send(message: JsonRpcMessage): boolean {
-    return this.write(encodeSseEvent(JSON.stringify(message), { event: "message" }));
+    return this.write(encodeSseEvent(serialize(message), { event: "message" }));
   }
 
   close(): void {

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { ErrorCode, failure, type JsonRpcRequest, type JsonRpcResponse } from "../protocol/index.ts";
+import { ErrorCode, failure, serialize, type JsonRpcRequest, type JsonRpcResponse } from "../protocol/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
 import type { PolicyOutcome } from "../policy/index.ts";
 import type { ClientSession } from "../session/index.ts";
@@ -100,7 +100,8 @@ export class AuditStage {
           ? { status: "ok", is_error: result?.isError === true ? true : undefined }
           : { status: "error", code: error.code, message: error.message },
       timings: { totalUs: micros(startedAt), upstreamUs: trace.upstreamUs },
-      bytes: { in: context.bytesIn ?? Buffer.byteLength(JSON.stringify(request)), out: Buffer.byteLength(JSON.stringify(response)) },
+      // serialize() keeps the text: the transport sends this same string rather than serializing again.
+      bytes: { in: context.bytesIn ?? Buffer.byteLength(serialize(request)), out: Buffer.byteLength(serialize(response)) },
       traceId: traceIdOf(context.traceparent),
     };
     return (await this.record(auditLog, facts)) ? response : auditUnavailable(request.id);

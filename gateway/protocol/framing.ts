@@ -1,3 +1,5 @@
+import { serialize, type JsonRpcMessage } from "./jsonrpc.ts";
+
 /**
  * Newline-delimited JSON, the MCP stdio framing: one message per line, no embedded newlines.
  * Feed it chunks; it calls back once per complete line. A line that is not JSON is reported, not thrown,
@@ -43,6 +45,6 @@ export class LineDecoder {
   }
 }
 
-export function encodeLine(message: unknown): string {
-  return JSON.stringify(message) + "\n";
+export function encodeLine(message: JsonRpcMessage): string {
+  return serialize(message) + "\n";
 }

@@ -42,6 +42,21 @@ export interface JsonRpcFailure {
 export type JsonRpcResponse = JsonRpcSuccess | JsonRpcFailure;
 export type JsonRpcMessage = JsonRpcRequest | JsonRpcNotification | JsonRpcResponse;
 
+/**
+ * A message as JSON text, serialized once: the audit stage measures a reply's size and the transport then sends
+ * it, and both get the same string. Messages are not changed once answered, so the text stays theirs.
+ */
+const serialized = new WeakMap<object, string>();
+
+export function serialize(message: JsonRpcMessage | readonly JsonRpcMessage[]): string {
+  let text = serialized.get(message);
+  if (text === undefined) {
+    text = JSON.stringify(message);
+    serialized.set(message, text);
+  }
+  return text;
+}
+
 export type Classified =
   | { kind: "request"; message: JsonRpcRequest }
   | { kind: "notification"; message: JsonRpcNotification }
