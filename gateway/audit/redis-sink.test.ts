@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRedis, type RunningRedis } from "../../test/helpers/redis.ts";
 import type { AuditSink } from "./sink.ts";
 import { createRedisSink } from "./redis-sink.ts";
+import { waitFor } from "../upstream/testing.ts";
 
 let server: RunningRedis;
 let check: Redis;
@@ -15,14 +16,6 @@ const lines = (count: number, from = 0) => Array.from({ length: count }, (_, i) 
  * Bounded polling, as in test/helpers/gateway.ts; that helper is not imported because it loads the whole gateway,
  * and this sink's tests should not depend on anything beyond the sink.
  */
-async function waitFor(check: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 async function recordsIn(stream: string): Promise<string[]> {
   const entries = await check.xrange(stream, "-", "+");
   return entries.map(([, fields]) => {
@@ -32,7 +25,7 @@ async function recordsIn(stream: string): Promise<string[]> {
 }
 
 async function delivered(sink: AuditSink, count: number, what: string): Promise<void> {
-  await waitFor(() => sink.stats().written === count, 10_000, () => `${what}: ${count} written (stats ${JSON.stringify(sink.stats())})`);
+  await waitFor(() => sink.stats().written === count, `${what}: ${count} written`, 10_000);
 }
 
 beforeAll(async () => {
@@ -102,7 +95,7 @@ describe("Redis audit sink against a real redis-server", () => {
       const started = performance.now();
       for (const line of during) expect(() => sink.write(line)).not.toThrow();
       expect(performance.now() - started).toBeLessThan(500);
-      await waitFor(() => sink.stats().lastError !== undefined, 5_000, () => "lastError during the outage");
+      await waitFor(() => sink.stats().lastError !== undefined, "lastError during the outage", 5_000);
       expect(sink.stats()).toMatchObject({ written: 10, dropped: 0, buffered: 2_000 });
       const after = lines(5, 2_010);
       for (const line of after) sink.write(line);
@@ -131,7 +124,7 @@ describe("Redis audit sink against a real redis-server", () => {
     try {
       const during = lines(80);
       for (const line of during) sink.write(line);
-      await waitFor(() => sink.stats().lastError !== undefined, 5_000, () => "lastError during the outage");
+      await waitFor(() => sink.stats().lastError !== undefined, "lastError during the outage", 5_000);
       expect(sink.stats()).toMatchObject({ written: 1, dropped: 30, buffered: 50 });
 
       await server.restart();

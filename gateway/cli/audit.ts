@@ -6,7 +6,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import type { JWK } from "jose";
-import { loadConfigFile, loadDefaultConfig } from "../config/index.ts";
+import { loadConfig } from "../config/index.ts";
 import { GATEWAY_KEY_DIR } from "../identity/index.ts";
 import { QueryError, queryAudit, verifyAuditDir, type AuditRecord } from "../audit/index.ts";
 import { filterFromQuery } from "../admin/index.ts";
@@ -71,7 +71,7 @@ function parse(argv: string[], options: ParseOptions) {
 
 /** The audit dir and data dir from --dir / --config / the embedded default. */
 async function locate(values: Record<string, unknown>): Promise<{ dir: string; dataDir: string }> {
-  const loaded = typeof values.config === "string" ? await loadConfigFile(values.config) : await loadDefaultConfig();
+  const loaded = await loadConfig(typeof values.config === "string" ? values.config : undefined);
   if (!loaded.ok) throw new Error(`config: ${loaded.errors.join("; ")}`);
   const dir = typeof values.dir === "string" ? path.resolve(values.dir) : loaded.config.audit.dir;
   return { dir, dataDir: loaded.config.dataDir };

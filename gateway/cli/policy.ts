@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { evalCommand } from "../policy/index.ts";
-import { loadConfigFile, loadDefaultConfig } from "../config/index.ts";
+import { loadConfig } from "../config/index.ts";
 import { filterFromQuery } from "../admin/index.ts";
 import { formatReplay, replayAudit } from "./replay.ts";
 
@@ -114,7 +114,7 @@ async function replay(argv: string[]): Promise<number> {
   try {
     let dir = values.audit;
     if (dir === undefined) {
-      const loaded = values.config === undefined ? await loadDefaultConfig() : await loadConfigFile(values.config);
+      const loaded = await loadConfig(values.config);
       if (!loaded.ok) throw new Error(`config: ${loaded.errors.join("; ")}`);
       dir = loaded.config.audit.dir;
     }

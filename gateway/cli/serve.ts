@@ -3,7 +3,7 @@ import { watch, type FSWatcher } from "node:fs";
 import { parseArgs } from "node:util";
 import { serve as serveHttp } from "@hono/node-server";
 import type { Server } from "node:http";
-import { loadConfigFile, loadDefaultConfig, type ResolvedConfig } from "../config/index.ts";
+import { loadConfig, type ResolvedConfig } from "../config/index.ts";
 import { Gateway, GatewayConfigError } from "../gateway.ts";
 import { configureLogging, logger } from "../log.ts";
 import { serveStdio } from "./stdio-server.ts";
@@ -61,7 +61,7 @@ export async function serve(argv: string[]): Promise<number> {
     process.stderr.write(`gatehouse serve: --port must be an integer from 0 to 65535\n`);
     return 2;
   }
-  const loaded = await load(args.config);
+  const loaded = await loadConfig(args.config);
   if (!loaded.ok) {
     process.stderr.write(loaded.errors.join("\n") + "\n");
     return 1;
@@ -93,7 +93,7 @@ export async function serve(argv: string[]): Promise<number> {
   }
 
   const reload = async (): Promise<void> => {
-    const next = await load(args.config);
+    const next = await loadConfig(args.config);
     if (!next.ok) {
       log.error({ errors: next.errors }, "reload rejected: config is invalid; the previous config keeps serving");
       return;
@@ -150,10 +150,6 @@ function signalled(): Promise<string> {
     process.once("SIGTERM", () => resolve("SIGTERM"));
     process.once("SIGINT", () => resolve("SIGINT"));
   });
-}
-
-function load(file: string | undefined) {
-  return file === undefined ? loadDefaultConfig() : loadConfigFile(file);
 }
 
 function withOverrides(config: ResolvedConfig, host: string | undefined, port: number | undefined): ResolvedConfig {

@@ -1,7 +1,7 @@
 /** `gatehouse token mint`: a real, signed JWT from the dev issuer, for trying the gateway out and for tests. */
 import { parseArgs } from "node:util";
 import path from "node:path";
-import { loadConfigFile, loadDefaultConfig } from "../config/index.ts";
+import { loadConfig } from "../config/index.ts";
 import { DEV_ISSUER_DIR, mintDevToken } from "../identity/index.ts";
 import { devIssuerOf } from "../identity-setup.ts";
 
@@ -58,7 +58,7 @@ export async function token(argv: string[]): Promise<number> {
     process.stderr.write(`gatehouse token mint: --agent is required and --ttl must look like 90s, 30m, 1h or 7d\n`);
     return 2;
   }
-  const loaded = values.config === undefined ? await loadDefaultConfig() : await loadConfigFile(values.config);
+  const loaded = await loadConfig(values.config);
   if (!loaded.ok) {
     process.stderr.write(loaded.errors.join("\n") + "\n");
     return 1;

@@ -4,6 +4,7 @@ export type { GatewayConfig, ServerConfig, StdioServerConfig, HttpServerConfig, 
 export {
   parseConfigText,
   loadConfigFile,
+  loadConfig,
   loadDefaultConfig,
   DEFAULT_CONFIG_PATH,
   EMBEDDED_DEFAULT_NAME,

@@ -234,3 +234,8 @@ export async function loadDefaultConfig(env?: NodeJS.ProcessEnv): Promise<Config
   if (env !== undefined) options.env = env;
   return parseConfigText(text, options);
 }
+
+/** The file when one is named, else the embedded default: what every CLI command's --config means. */
+export function loadConfig(file: string | undefined): Promise<ConfigResult> {
+  return file === undefined ? loadDefaultConfig() : loadConfigFile(file);
+}
