@@ -43,6 +43,15 @@ export function buildRoutingTable(input: TableInput): TableBuildResult {
   const prompts = new Map<string, PromptRoute>();
   const promptList: Prompt[] = [];
 
+  /** Whether `exposed` is still free; a repeat within one server is a warning, across servers a collision. */
+  const claim = (kind: Kind, taken: ReadonlyMap<string, Entry>, exposed: string, server: string, originalName: string): boolean => {
+    const existing = taken.get(exposed);
+    if (existing === undefined) return true;
+    if (existing.server === server) warnings.push(`server "${server}": ${kind} "${originalName}" is listed twice; the first is kept`);
+    else errors.push(collision(kind, exposed, existing, { server, originalName }, prefixed));
+    return false;
+  };
+
   for (const server of servers) {
     const catalog = catalogs.get(server.name);
     if (catalog === undefined) continue;
@@ -64,15 +73,7 @@ export function buildRoutingTable(input: TableInput): TableBuildResult {
         );
         continue;
       }
-      const existing = tools.get(exposed);
-      if (existing !== undefined) {
-        if (existing.server === server.name) {
-          warnings.push(`server "${server.name}": tool "${originalName}" is listed twice; the first is kept`);
-        } else {
-          errors.push(collision("tool", exposed, existing, { server: server.name, originalName }, prefixed));
-        }
-        continue;
-      }
+      if (!claim("tool", tools, exposed, server.name, originalName)) continue;
       const definition = Object.freeze({ ...tool, name: exposed });
       tools.set(exposed, Object.freeze({ server: server.name, originalName, definition, hash: definitionHash(tool) }));
       toolList.push(definition);
@@ -85,15 +86,7 @@ export function buildRoutingTable(input: TableInput): TableBuildResult {
         continue;
       }
       const exposed = exposedName(label(server), originalName, naming.separator, prefixed);
-      const existing = prompts.get(exposed);
-      if (existing !== undefined) {
-        if (existing.server === server.name) {
-          warnings.push(`server "${server.name}": prompt "${originalName}" is listed twice; the first is kept`);
-        } else {
-          errors.push(collision("prompt", exposed, existing, { server: server.name, originalName }, prefixed));
-        }
-        continue;
-      }
+      if (!claim("prompt", prompts, exposed, server.name, originalName)) continue;
       const definition = Object.freeze({ ...prompt, name: exposed });
       prompts.set(exposed, Object.freeze({ server: server.name, originalName, definition }));
       promptList.push(definition);
