@@ -11,7 +11,15 @@ import { LIST_CHANGED_BY_KIND } from "./protocol/index.ts";
 import { buildRoutingTable, type RoutingTable } from "./routing/index.ts";
 import { MemorySessionStore } from "./session/index.ts";
 import { Dispatcher, createBackendHooks, GATEWAY_INFO } from "./pipeline/index.ts";
-import { createBackend, type Backend, type BackendHooks, type BackendState } from "./upstream/index.ts";
+import {
+  createBackend,
+  planContainers,
+  removeOrphans,
+  type Backend,
+  type BackendHooks,
+  type BackendState,
+  type ContainerContext,
+} from "./upstream/index.ts";
 import { createAuth, createHttpApp, isLoopbackHostname, type Readiness } from "./http/index.ts";
 import { createIdentity, type GatewayIdentity } from "./identity-setup.ts";
 import { startPolicy, type GatewayPolicy } from "./policy-setup.ts";
@@ -54,6 +62,7 @@ export class Gateway {
   readonly identity: GatewayIdentity;
   private policy: GatewayPolicy | undefined;
   private audit: GatewayAudit | undefined;
+  private containers: ContainerContext | undefined;
 
   private constructor(config: ResolvedConfig, options: GatewayOptions, identity: GatewayIdentity) {
     this.config = config;
@@ -61,7 +70,10 @@ export class Gateway {
     this.startupTimeoutMs = options.startupTimeoutMs ?? 20_000;
     this.sessions = new MemorySessionStore({
       idleTimeoutMs: config.http.sessionIdleTimeoutMs,
-      onRemove: (session) => this.dispatcher.sessionEnded(session),
+      onRemove: (session) => {
+        this.dispatcher.sessionEnded(session);
+        for (const backend of this.backends.values()) backend.releaseSession?.(session.id);
+      },
     });
     this.dispatcher = new Dispatcher({
       backends: () => this.backends,
@@ -87,7 +99,8 @@ export class Gateway {
   }
 
   /** Starts every backend and builds the first table. A name collision is a config error: it throws. */
-  static async start(config: ResolvedConfig, options: GatewayOptions = {}): Promise<Gateway> {
+  static async start(loaded: ResolvedConfig, options: GatewayOptions = {}): Promise<Gateway> {
+    const { config, containers } = await withContainerPlan(loaded);
     const identity = await createIdentity(config, options.insecureNoAuth === true);
     if ("problems" in identity) throw new GatewayConfigError(identity.problems);
     if (options.soleClient === true && config.audit.enabled && config.audit.sinks.stdout) {
@@ -100,6 +113,8 @@ export class Gateway {
       throw new GatewayConfigError([`audit: ${(error as Error).message}`]);
     }
     gateway.policy = await startPolicy(config);
+    gateway.containers = containers;
+    await removeOrphanContainers(containers);
     for (const server of config.servers) gateway.backends.set(server.name, gateway.newBackend(server));
     await gateway.startAll([...gateway.backends.values()]);
     const built = gateway.build(gateway.backends);
@@ -182,11 +197,14 @@ export class Gateway {
    * Applies a new config: only servers whose settings changed are restarted. If the new set of names collides,
    * everything stays as it was and the errors are returned.
    */
-  reload(next: ResolvedConfig): Promise<{ ok: true; changed: string[] } | { ok: false; errors: string[] }> {
+  reload(loaded: ResolvedConfig): Promise<{ ok: true; changed: string[] } | { ok: false; errors: string[] }> {
     // One reload at a time (a file change and a SIGHUP can race), and none once shutdown has begun.
-    const run = this.reloading.then(() =>
-      this.accepting ? this.applyReload(next) : { ok: false as const, errors: ["the gateway is shutting down"] },
-    );
+    const run = this.reloading.then(async () => {
+      if (!this.accepting) return { ok: false as const, errors: ["the gateway is shutting down"] };
+      const { config, containers } = await withContainerPlan(loaded);
+      if (containers !== undefined) this.containers = containers;
+      return this.applyReload(config);
+    });
     this.reloading = run.then(
       () => undefined,
       () => undefined,
@@ -260,7 +278,12 @@ export class Gateway {
   }
 
   private newBackend(server: ResolvedServerConfig): Backend {
-    return createBackend(server, this.hooks, { configDir: this.config.configDir, clientInfo: { name: GATEWAY_INFO.name, version: GATEWAY_INFO.version } });
+    const clientInfo = { name: GATEWAY_INFO.name, version: GATEWAY_INFO.version };
+    return createBackend(server, this.hooks, {
+      configDir: this.config.configDir,
+      clientInfo,
+      ...(this.containers === undefined ? {} : { containers: this.containers }),
+    });
   }
 
   private async startAll(backends: Backend[]): Promise<void> {
@@ -316,5 +339,23 @@ export class Gateway {
     for (const session of this.sessions.values()) {
       for (const kind of kinds) session.sendStandalone({ jsonrpc: "2.0", method: LIST_CHANGED_BY_KIND[kind] });
     }
+  }
+}
+
+/** Container servers that cannot run as containers here become their fallback process (with a warning). */
+async function withContainerPlan(config: ResolvedConfig): Promise<{ config: ResolvedConfig; containers: ContainerContext | undefined }> {
+  const plan = await planContainers(config);
+  for (const warning of plan.warnings) log.warn(warning);
+  return { config: { ...config, servers: plan.servers }, containers: plan.context };
+}
+
+/** Containers of this deployment left by a gateway that died without cleaning up (SIGKILL, power loss). */
+async function removeOrphanContainers(containers: ContainerContext | undefined): Promise<void> {
+  if (containers?.runtime === undefined) return;
+  try {
+    const removed = await removeOrphans(containers.runtime, containers.owner);
+    if (removed.length > 0) log.warn({ removed: removed.map((c) => `${c.server} ${c.id.slice(0, 12)}`) }, "removed containers left by a gateway that is gone");
+  } catch (error) {
+    log.warn({ err: (error as Error).message }, "could not look for orphaned containers");
   }
 }

@@ -5,6 +5,7 @@
 import { open, readFile, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
+import { isProcessAlive as alive } from "../system.ts";
 
 const LOCK_FILE = "writer.lock";
 /** Directories held by this process: a pid check cannot tell two writers in one process apart. */
@@ -14,14 +15,6 @@ export interface DirectoryLock {
   release(): Promise<void>;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 export async function acquireLock(dir: string): Promise<DirectoryLock> {
   const key = path.resolve(dir);

@@ -39,7 +39,7 @@ describe("gatehouse config check", () => {
       argv: [at("bad.yaml")],
       code: 1,
       out: [],
-      err: [`${at("bad.yaml")}: unknown key "bogus"`, `${at("bad.yaml")}:servers[0].transport: transport must be one of: stdio, http, sse`],
+      err: [`${at("bad.yaml")}: unknown key "bogus"`, `${at("bad.yaml")}:servers[0].transport: transport must be one of: stdio, http, sse, container`],
     },
     { name: "syntax error", argv: [at("syntax.yaml")], code: 1, out: [] },
     { name: "missing file", argv: [at("nope.yaml")], code: 1, err: [`${at("nope.yaml")}: no such file`] },

@@ -1,6 +1,6 @@
 /** The config stage's public face: the schema's types, and loading a file into a validated ResolvedConfig. */
 export { configSchema, serverSchema } from "./schema.ts";
-export type { GatewayConfig, ServerConfig, StdioServerConfig, HttpServerConfig, NamingConfig } from "./schema.ts";
+export type { GatewayConfig, ServerConfig, StdioServerConfig, HttpServerConfig, ContainerServerConfig, ContainerSettings, NamingConfig } from "./schema.ts";
 export {
   parseConfigText,
   loadConfigFile,
@@ -15,5 +15,6 @@ export type {
   ResolvedConfig,
   ResolvedServerConfig,
   ResolvedStdioServerConfig,
+  ResolvedContainerServerConfig,
 } from "./load.ts";
 export { interpolateString, formatPath } from "./interpolate.ts";

@@ -122,12 +122,12 @@ describe("problems", () => {
     {
       name: "bad transport",
       text: "servers:\n  - name: a\n    transport: ftp\n  - name: b\n    transport: http\n    url: http://x",
-      errors: [`${FILE}:servers[0].transport: transport must be one of: stdio, http, sse`],
+      errors: [`${FILE}:servers[0].transport: transport must be one of: stdio, http, sse, container`],
     },
     {
       name: "missing transport",
       text: "servers:\n  - name: a\n    command: node",
-      errors: [`${FILE}:servers[0].transport: required: transport must be one of: stdio, http, sse`],
+      errors: [`${FILE}:servers[0].transport: required: transport must be one of: stdio, http, sse, container`],
     },
     { name: "missing command", text: "servers:\n  - name: a\n    transport: stdio", errors: [`${FILE}:servers[0].command: required (expected string)`] },
     {
@@ -227,7 +227,7 @@ describe("problems", () => {
         `${FILE}:servers[0].command: required (expected string)`,
         `${FILE}:servers[0].env.KEY: environment variable NOT_SET is not set`,
         `${FILE}:servers[1].name: "a" is already used as a name or alias by servers[0]`,
-        `${FILE}:servers[1].transport: transport must be one of: stdio, http, sse`,
+        `${FILE}:servers[1].transport: transport must be one of: stdio, http, sse, container`,
         `${FILE}:servers[2].url: must be an http(s) URL`,
       ],
     },

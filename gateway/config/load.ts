@@ -14,13 +14,17 @@ import { LineCounter, isNode, parseDocument } from "yaml";
 import type { Document } from "yaml";
 import type { ZodError } from "zod";
 import { configSchema } from "./schema.ts";
-import type { GatewayConfig, HttpServerConfig, StdioServerConfig } from "./schema.ts";
+import type { ContainerServerConfig, GatewayConfig, HttpServerConfig, StdioServerConfig } from "./schema.ts";
 import { formatPath, interpolateTree } from "./interpolate.ts";
 import type { ConfigPath } from "./interpolate.ts";
 
 /** A stdio server after loading: `cwd` is always set, and absolute. */
 export type ResolvedStdioServerConfig = StdioServerConfig & { cwd: string };
-export type ResolvedServerConfig = ResolvedStdioServerConfig | HttpServerConfig;
+/** A container server after loading: volume host paths and the fallback's cwd are absolute. */
+export type ResolvedContainerServerConfig = Omit<ContainerServerConfig, "fallback"> & {
+  fallback?: NonNullable<ContainerServerConfig["fallback"]> & { cwd: string };
+};
+export type ResolvedServerConfig = ResolvedStdioServerConfig | HttpServerConfig | ResolvedContainerServerConfig;
 
 /** audit after loading: `dir` absolute, `replica` always named. */
 export type ResolvedAuditSettings = GatewayConfig["audit"] & { dir: string; replica: string };
@@ -92,6 +96,8 @@ function typeName(value: unknown): string {
 function describeIssue(issue: Issue, input: unknown): Array<{ at: readonly PropertyKey[]; reason: string }> {
   const at = issue.path;
   if (issue.code === "unrecognized_keys") return issue.keys.map((key) => ({ at, reason: `unknown key "${key}"` }));
+  // A bad record key: the key's own rule says why ("must be an environment variable name").
+  if (issue.code === "invalid_key") return [{ at, reason: issue.issues[0]?.message ?? issue.message }];
   if (isMissing(input, at)) {
     const reason = issue.code === "invalid_type" ? `required (expected ${issue.expected})` : `required: ${issue.message}`;
     return [{ at, reason }];
@@ -142,9 +148,14 @@ function redact(reason: string, secret: string | undefined): string {
 
 function resolvePaths(config: GatewayConfig, configFile: string, configDir: string): ResolvedConfig {
   const servers = config.servers.map((server): ResolvedServerConfig => {
-    if (server.transport !== "stdio") return server;
-    return { ...server, cwd: path.resolve(configDir, server.cwd ?? ".") };
+    if (server.transport === "stdio") return { ...server, cwd: path.resolve(configDir, server.cwd ?? ".") };
+    if (server.transport !== "container") return server;
+    const volumes = server.volumes.map((volume) => ({ ...volume, host: path.resolve(configDir, volume.host) }));
+    const { fallback, ...rest } = server;
+    if (fallback === undefined) return { ...rest, volumes };
+    return { ...rest, volumes, fallback: { ...fallback, cwd: path.resolve(configDir, fallback.cwd ?? ".") } };
   });
+  const container = { ...config.container, allowedRoots: config.container.allowedRoots.map((root) => path.resolve(configDir, root)) };
   const dataDir = path.resolve(configDir, config.dataDir);
   const audit: ResolvedAuditSettings = {
     ...config.audit,
@@ -152,7 +163,30 @@ function resolvePaths(config: GatewayConfig, configFile: string, configDir: stri
     // One name for this process, in audit records and in the policy input alike.
     replica: config.audit.replica ?? process.env.HOSTNAME ?? hostname(),
   };
-  return { ...config, dataDir, audit, servers, configFile, configDir };
+  return { ...config, dataDir, audit, servers, container, configFile, configDir };
+}
+
+/**
+ * Volume host paths must lie under container.allowedRoots (lexically here; the container layer checks again with
+ * symlinks resolved, when it starts the container).
+ */
+function volumeProblems(config: ResolvedConfig): Array<{ at: ConfigPath; reason: string }> {
+  const problems: Array<{ at: ConfigPath; reason: string }> = [];
+  const roots = config.container.allowedRoots;
+  config.servers.forEach((server, index) => {
+    if (server.transport !== "container") return;
+    server.volumes.forEach((volume, volumeIndex) => {
+      if (roots.some((root) => isInside(volume.host, root))) return;
+      const allowed = roots.length === 0 ? "container.allowedRoots is empty" : `allowed: ${roots.join(", ")}`;
+      problems.push({ at: ["servers", index, "volumes", volumeIndex, "host"], reason: `${volume.host} is not under an allowed root (${allowed})` });
+    });
+  });
+  return problems;
+}
+
+function isInside(child: string, root: string): boolean {
+  const relative = path.relative(root, child);
+  return relative === "" || (!relative.startsWith("..") && !path.isAbsolute(relative));
 }
 
 /** Parses, interpolates and validates config text. Never throws for bad input. */
@@ -193,7 +227,9 @@ export function parseConfigText(text: string, options: ParseOptions): ConfigResu
 
   const parsed = configSchema.safeParse(interpolated.value);
   if (parsed.success && problems.length === 0) {
-    return { ok: true, config: resolvePaths(parsed.data, configFile, configDir) };
+    const config = resolvePaths(parsed.data, configFile, configDir);
+    problems.push(...volumeProblems(config));
+    if (problems.length === 0) return { ok: true, config };
   }
   if (!parsed.success) {
     const described = parsed.error.issues.flatMap((issue) => describeIssue(issue, interpolated.value));

@@ -15,16 +15,16 @@ import {
   type JsonObject,
   type ServerCapabilities,
 } from "../protocol/index.ts";
-import type { ServerConfig } from "../config/schema.ts";
 import { logger, type Logger } from "../log.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { changedKinds, declaredKinds, emptyCatalog, fetchKinds, type ListCall } from "./catalog.ts";
 import { Peer } from "./connection.ts";
 import { HttpStatusError, SessionExpiredError, TransportClosedError, type TransportClosed, type UpstreamTransport } from "./transport.ts";
-import { StdioTransport } from "./stdio-transport.ts";
+import { StdioTransport, stdioLaunch } from "./stdio-transport.ts";
 import { StreamableHttpTransport } from "./http-transport.ts";
 import { LegacySseTransport } from "./sse-transport.ts";
-import type { Backend, BackendCatalog, BackendHooks, BackendState, CallOptions } from "./types.ts";
+import { ContainerTransport, type ContainerContext } from "./container/container-transport.ts";
+import type { Backend, BackendCatalog, BackendConfig as ServerConfig, BackendHooks, BackendState, CallOptions } from "./types.ts";
 
 /** What the gateway offers every backend: it relays these to whichever client the request belongs to. */
 /**
@@ -47,6 +47,8 @@ export interface BackendOptions {
   clientInfo?: { name: string; version: string };
   /** Restart pacing; tests shorten it. */
   backoff?: Partial<BackoffOptions>;
+  /** The engine and ownership labels for `transport: container` servers. */
+  containers?: ContainerContext;
 }
 
 /** Where stdio backends find the gateway's identity assertion for a call. */
@@ -72,6 +74,7 @@ export class SupervisedBackend implements Backend {
   private started: Promise<void> | undefined;
   private stopped: Promise<void> | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
+  private healthTimer: NodeJS.Timeout | undefined;
   private lastId = 0;
   /** Bumped by every session re-initialize, so calls that failed on the old session retry without a second one. */
   private sessionEpoch = 0;
@@ -182,6 +185,7 @@ export class SupervisedBackend implements Backend {
         "backend ready",
       );
       this.setState("ready", undefined);
+      this.watchHealth(peer);
       if (changed.length > 0) this.catalogChanged(changed);
       for (const kind of declaredKinds(this.capabilities)) if (this.dirty.has(kind)) this.refresh(kind);
     } catch (error) {
@@ -281,8 +285,31 @@ export class SupervisedBackend implements Backend {
     await this.recovery;
   }
 
+  /** Containers answer an MCP ping on a timer; a missed one (hung, paused, out of memory) counts as a crash. */
+  private watchHealth(peer: Peer): void {
+    clearInterval(this.healthTimer);
+    if (this.config.transport !== "container") return;
+    const { intervalMs, timeoutMs } = this.config.healthCheck;
+    let pinging = false;
+    this.healthTimer = setInterval(() => {
+      if (pinging || this.peer !== peer) return;
+      pinging = true;
+      peer
+        .request(Method.Ping, undefined, { timeoutMs })
+        .catch((error: unknown) => {
+          this.log.warn({ err: reasonOf(error) }, "health check failed");
+          this.connectionLost(peer, { summary: "failed its health check", cause: `a failed health check (${reasonOf(error)})` });
+        })
+        .finally(() => {
+          pinging = false;
+        });
+    }, intervalMs);
+    this.healthTimer.unref();
+  }
+
   private connectionLost(peer: Peer, closed: TransportClosed): void {
     if (peer !== this.peer || this.stopped !== undefined || this.state !== "ready") return;
+    clearInterval(this.healthTimer);
     this.peer = undefined;
     const transport = this.transport;
     this.transport = undefined;
@@ -306,6 +333,7 @@ export class SupervisedBackend implements Backend {
 
   private async shutdown(): Promise<void> {
     clearTimeout(this.restartTimer);
+    clearInterval(this.healthTimer);
     const peer = this.peer;
     const transport = this.transport;
     this.peer = undefined;
@@ -318,8 +346,12 @@ export class SupervisedBackend implements Backend {
 
   private createTransport(): UpstreamTransport {
     const { config } = this;
-    if (config.transport === "stdio") return new StdioTransport(config, this.options.configDir, this.log);
+    if (config.transport === "stdio") return new StdioTransport(stdioLaunch(config, this.options.configDir), this.log);
     if (config.transport === "http") return new StreamableHttpTransport(config, this.log);
+    if (config.transport === "container") {
+      const context = this.options.containers ?? { runtime: undefined, owner: "none", allowedRoots: [], ulimits: { nofile: 1024, nproc: 1024 } };
+      return new ContainerTransport(config, context, this.log);
+    }
     return new LegacySseTransport(config, this.log);
   }
 

@@ -1,13 +1,16 @@
 /** Public surface of the upstream stage: one supervised connection per backend server. */
-import type { ServerConfig } from "../config/schema.ts";
 import { SupervisedBackend, type BackendOptions } from "./backend.ts";
-import type { Backend, BackendHooks } from "./types.ts";
+import { PerSessionBackend } from "./per-session.ts";
+import type { Backend, BackendConfig, BackendHooks } from "./types.ts";
 
-export type { Backend, BackendCatalog, BackendHooks, BackendState, CallOptions, CallOwner } from "./types.ts";
+export type { Backend, BackendConfig, BackendCatalog, BackendHooks, BackendState, CallOptions, CallOwner } from "./types.ts";
 export type { BackendOptions } from "./backend.ts";
 export type { BackoffOptions } from "./backoff.ts";
 export { CLIENT_CAPABILITIES, IDENTITY_META_KEY } from "./backend.ts";
 
-export function createBackend(config: ServerConfig, hooks: BackendHooks, options: BackendOptions): Backend {
+export function createBackend(config: BackendConfig, hooks: BackendHooks, options: BackendOptions): Backend {
+  if (config.transport === "container" && config.scope === "per-session") return new PerSessionBackend(config, hooks, options);
   return new SupervisedBackend(config, hooks, options);
 }
+export { planContainers, removeOrphans, listManaged, findRuntime, LABEL as CONTAINER_LABEL } from "./container/index.ts";
+export type { ContainerContext, ContainerPlan, ContainerRuntime, ManagedContainer } from "./container/index.ts";

@@ -8,7 +8,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { isAbsolute, resolve } from "node:path";
 import { LineDecoder, encodeLine, type JsonRpcMessage } from "../protocol/index.ts";
-import type { StdioServerConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import { TransportClosedError, noop, type TransportClosed, type UpstreamTransport } from "./transport.ts";
 
@@ -55,21 +54,40 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
+/** A program to run, fully resolved: what the transport spawns. */
+export interface ProcessLaunch {
+  command: string;
+  args: string[];
+  /** The child's whole environment. */
+  env: Record<string, string>;
+  cwd: string;
+}
+
+/** A stdio server's settings as a launch: `node` is the gateway's own Node, cwd resolves against the config. */
+export function stdioLaunch(config: { command: string; args: string[]; env: Record<string, string>; cwd?: string | undefined }, configDir: string): ProcessLaunch {
+  return {
+    command: config.command === "node" ? process.execPath : config.command,
+    args: config.args,
+    env: childEnvironment(config.env),
+    cwd: config.cwd === undefined ? configDir : isAbsolute(config.cwd) ? config.cwd : resolve(configDir, config.cwd),
+  };
+}
+
 export class StdioTransport implements UpstreamTransport {
   onmessage: UpstreamTransport["onmessage"] = noop;
   onclose: UpstreamTransport["onclose"] = noop;
 
-  private readonly config: StdioServerConfig;
-  private readonly configDir: string;
+  private readonly launch: ProcessLaunch;
   private readonly log: Logger;
   private child: ChildProcess | undefined;
   private closedInfo: TransportClosed | undefined;
   private stopping = false;
   private exited: Promise<void> = Promise.resolve();
+  /** The last thing the program said on stderr: the best explanation when it exits before answering. */
+  lastStderrLine: string | undefined;
 
-  constructor(config: StdioServerConfig, configDir: string, log: Logger) {
-    this.config = config;
-    this.configDir = configDir;
+  constructor(launch: ProcessLaunch, log: Logger) {
+    this.launch = launch;
     this.log = log;
   }
 
@@ -78,13 +96,11 @@ export class StdioTransport implements UpstreamTransport {
   }
 
   start(): Promise<void> {
-    const { config } = this;
-    const command = config.command === "node" ? process.execPath : config.command;
-    const cwd = config.cwd === undefined ? this.configDir : isAbsolute(config.cwd) ? config.cwd : resolve(this.configDir, config.cwd);
+    const { launch } = this;
     installExitHook();
-    const child = spawn(command, config.args, {
-      cwd,
-      env: childEnvironment(config.env),
+    const child = spawn(launch.command, launch.args, {
+      cwd: launch.cwd,
+      env: launch.env,
       stdio: ["pipe", "pipe", "pipe"],
       detached: process.platform !== "win32",
       windowsHide: true,
@@ -115,7 +131,7 @@ export class StdioTransport implements UpstreamTransport {
 
     return new Promise((resolveStart, rejectStart) => {
       child.once("spawn", () => {
-        this.log.info({ pid: child.pid, command: config.command }, "backend process started");
+        this.log.info({ pid: child.pid, command: launch.command }, "backend process started");
         resolveStart();
       });
       child.once("error", (error) => {
@@ -166,6 +182,7 @@ export class StdioTransport implements UpstreamTransport {
 
   private logStderr(line: string): void {
     const text = line.length > MAX_STDERR_LINE ? `${line.slice(0, MAX_STDERR_LINE)}…` : line;
+    this.lastStderrLine = text;
     if (LOOKS_BAD.test(text)) this.log.warn({ stderr: text }, "backend stderr");
     else this.log.info({ stderr: text }, "backend stderr");
   }

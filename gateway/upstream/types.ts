@@ -14,6 +14,10 @@ import type {
   Implementation,
   CatalogKind,
 } from "../protocol/index.ts";
+import type { HttpServerConfig, ResolvedContainerServerConfig, StdioServerConfig } from "../config/index.ts";
+
+/** What a backend is built from: a server's settings (stdio cwd may be left to default to the config's folder). */
+export type BackendConfig = StdioServerConfig | HttpServerConfig | ResolvedContainerServerConfig;
 
 /** Everything a backend lists, fetched in full (following its cursors) at connect and on list_changed. */
 export interface BackendCatalog {
@@ -86,4 +90,6 @@ export interface Backend {
   notify(method: string, params?: JsonObject): void;
   /** Stops for good: kills the child / closes the HTTP session; in-flight calls reject with BackendClosed. */
   stop(): Promise<void>;
+  /** A client session ended: a backend holding per-session state (a per-session container) lets it go. */
+  releaseSession?(sessionId: string): void;
 }

@@ -1,0 +1,12 @@
+/** Tiny OS facts shared by stages that must not import each other (audit's lock, the container janitor). */
+
+/** Whether a process with this pid exists on this host (EPERM: it exists, but belongs to someone else). */
+export function isProcessAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

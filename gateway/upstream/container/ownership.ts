@@ -1,0 +1,61 @@
+/**
+ * Which containers are ours. Every container carries labels naming the gateway deployment (its data dir on this
+ * host) and the gateway process. At start, containers of this deployment whose process is gone (a SIGKILLed
+ * gateway) are removed; containers of a live gateway sharing the data dir are left alone.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { isProcessAlive } from "../../system.ts";
+import { firstLine, removeArgs, runtimeCommand, type ContainerRuntime } from "./runtime.ts";
+
+export const LABEL = {
+  managed: "io.gatehouse.managed",
+  owner: "io.gatehouse.owner",
+  pid: "io.gatehouse.pid",
+  server: "io.gatehouse.server",
+  scope: "io.gatehouse.scope",
+} as const;
+
+/** A short, stable id for the gateway deployment whose data lives in `dataDir` on this host. */
+export function ownerId(dataDir: string, host = hostname()): string {
+  return createHash("sha256").update(`${host}\0${dataDir}`).digest("hex").slice(0, 12);
+}
+
+export function containerLabels(owner: string, server: string, scope: "shared" | "per-session"): Record<string, string> {
+  return { [LABEL.managed]: "true", [LABEL.owner]: owner, [LABEL.pid]: String(process.pid), [LABEL.server]: server, [LABEL.scope]: scope };
+}
+
+/** Unique per start, so a restart never waits for the previous container's removal. */
+export function containerName(owner: string, server: string): string {
+  return `gatehouse-${owner}-${server}-${randomBytes(4).toString("hex")}`;
+}
+
+export interface ManagedContainer {
+  id: string;
+  pid: number;
+  server: string;
+}
+
+export async function listManaged(runtime: ContainerRuntime, owner: string): Promise<ManagedContainer[]> {
+  const listed = await runtimeCommand(runtime, ["ps", "--all", "--quiet", "--no-trunc", "--filter", `label=${LABEL.owner}=${owner}`]);
+  if (listed.code !== 0) throw new Error(`${runtime.kind} ps failed: ${firstLine(listed.stderr)}`);
+  const ids = listed.stdout.split("\n").map((id) => id.trim()).filter(Boolean);
+  if (ids.length === 0) return [];
+  const format = `{{.Id}} {{index .Config.Labels "${LABEL.pid}"}} {{index .Config.Labels "${LABEL.server}"}}`;
+  const inspected = await runtimeCommand(runtime, ["inspect", "--format", format, ...ids]);
+  // A container removed between ps and inspect makes inspect fail for it; the others still print.
+  return inspected.stdout
+    .split("\n")
+    .map((line) => line.trim().split(" "))
+    .filter((fields) => fields.length === 3 && fields[0] !== "")
+    .map(([id = "", pid = "", server = ""]) => ({ id, pid: Number(pid), server }));
+}
+
+/** Removes this deployment's containers left behind by gateway processes that no longer run. */
+export async function removeOrphans(runtime: ContainerRuntime, owner: string): Promise<ManagedContainer[]> {
+  const orphans = (await listManaged(runtime, owner)).filter((c) => c.pid !== process.pid && !isProcessAlive(c.pid));
+  if (orphans.length === 0) return [];
+  const removed = await runtimeCommand(runtime, removeArgs(runtime, orphans.map((c) => c.id)));
+  if (removed.code !== 0) throw new Error(`${runtime.kind} rm failed: ${firstLine(removed.stderr)}`);
+  return orphans;
+}

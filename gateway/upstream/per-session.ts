@@ -1,0 +1,192 @@
+/**
+ * `scope: per-session`: each client session gets its own instance of the server (its own container), created on
+ * the session's first call, capped at maxInstances, stopped when the session ends or the instance sits idle.
+ *
+ * The catalog comes from a first instance started with the gateway (the routing table needs it before any session
+ * exists). That instance is not wasted: the first session to call claims it, and until then it is reaped like any
+ * idle one.
+ */
+import { ErrorCode, JsonRpcError, type CatalogKind, type Implementation, type JsonObject, type JsonRpcNotification, type JsonRpcRequest, type ServerCapabilities } from "../protocol/index.ts";
+import type { ResolvedContainerServerConfig } from "../config/index.ts";
+import { logger, type Logger } from "../log.ts";
+import { SupervisedBackend, type BackendOptions } from "./backend.ts";
+import { emptyCatalog } from "./catalog.ts";
+import type { Backend, BackendCatalog, BackendHooks, BackendState, CallOptions, CallOwner } from "./types.ts";
+
+export const DEFAULT_MAX_INSTANCES = 10;
+export const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000;
+
+interface Instance {
+  backend: SupervisedBackend;
+  /** Undefined while unclaimed (the discovery instance). */
+  sessionId: string | undefined;
+  inflight: number;
+  idleTimer: NodeJS.Timeout | undefined;
+}
+
+export class PerSessionBackend implements Backend {
+  readonly name: string;
+  state: BackendState = "stopped";
+  catalog: BackendCatalog = emptyCatalog();
+  capabilities: ServerCapabilities | undefined;
+  serverInfo: Implementation | undefined;
+  instructions: string | undefined;
+  protocolVersion: string | undefined;
+
+  private readonly config: ResolvedContainerServerConfig;
+  private readonly hooks: BackendHooks;
+  private readonly options: BackendOptions;
+  private readonly log: Logger;
+  private readonly maxInstances: number;
+  private readonly idleTimeoutMs: number;
+  private readonly instances = new Set<Instance>();
+  private readonly bySession = new Map<string, Instance>();
+  private started: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(config: ResolvedContainerServerConfig, hooks: BackendHooks, options: BackendOptions) {
+    this.name = config.name;
+    this.config = config;
+    this.hooks = hooks;
+    this.options = options;
+    this.log = logger("upstream", { server: config.name, transport: "container", scope: "per-session" });
+    this.maxInstances = config.maxInstances ?? DEFAULT_MAX_INSTANCES;
+    this.idleTimeoutMs = config.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  }
+
+  /** How many instances run now (for tests and stats). */
+  get instanceCount(): number {
+    return this.instances.size;
+  }
+
+  start(): Promise<void> {
+    this.started ??= this.discover();
+    return this.started;
+  }
+
+  async request(method: string, params: JsonObject | undefined, options: CallOptions = {}): Promise<JsonObject> {
+    const sessionId = options.owner?.sessionId;
+    if (sessionId === undefined) {
+      throw new JsonRpcError(ErrorCode.BackendUnavailable, `server "${this.name}" runs per session and needs a client session for ${method}`);
+    }
+    const instance = await this.instanceFor(sessionId);
+    instance.inflight++;
+    clearTimeout(instance.idleTimer);
+    try {
+      return await instance.backend.request(method, params, options);
+    } finally {
+      instance.inflight--;
+      if (instance.inflight === 0) this.armIdleTimer(instance);
+    }
+  }
+
+  notify(method: string, params?: JsonObject): void {
+    for (const instance of this.instances) instance.backend.notify(method, params);
+  }
+
+  releaseSession(sessionId: string): void {
+    const instance = this.bySession.get(sessionId);
+    if (instance !== undefined) void this.retire(instance, "its session ended");
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.setState("stopped", "stopped");
+    await Promise.allSettled([...this.instances].map((instance) => this.retire(instance, "the gateway is stopping")));
+  }
+
+  private async discover(): Promise<void> {
+    this.setState("starting", "starting its first instance");
+    const instance = this.spawn(undefined);
+    try {
+      await instance.backend.start();
+    } catch (error) {
+      await this.retire(instance, "it failed to start");
+      this.setState("restarting", (error as Error).message);
+      throw error;
+    }
+    this.adopt(instance.backend);
+    this.setState("ready", undefined);
+    this.armIdleTimer(instance);
+  }
+
+  private async instanceFor(sessionId: string): Promise<Instance> {
+    if (this.stopped) throw new JsonRpcError(ErrorCode.BackendUnavailable, `server "${this.name}" was stopped`);
+    let instance = this.bySession.get(sessionId);
+    if (instance === undefined) {
+      const unclaimed = [...this.instances].find((candidate) => candidate.sessionId === undefined);
+      if (unclaimed !== undefined) {
+        unclaimed.sessionId = sessionId;
+        instance = unclaimed;
+      } else {
+        if (this.instances.size >= this.maxInstances) {
+          throw new JsonRpcError(
+            ErrorCode.BackendUnavailable,
+            `server "${this.name}" runs one container per session and all ${this.maxInstances} are in use; try again when a session ends`,
+          );
+        }
+        instance = this.spawn(sessionId);
+      }
+      this.bySession.set(sessionId, instance);
+    }
+    try {
+      await instance.backend.start();
+    } catch (error) {
+      void this.retire(instance, "it failed to start");
+      throw error;
+    }
+    return instance;
+  }
+
+  private spawn(sessionId: string | undefined): Instance {
+    const backend = new SupervisedBackend(this.config, this.instanceHooks(), this.options);
+    const instance: Instance = { backend, sessionId, inflight: 0, idleTimer: undefined };
+    this.instances.add(instance);
+    this.log.info({ instances: this.instances.size, max: this.maxInstances }, "per-session instance starting");
+    return instance;
+  }
+
+  private armIdleTimer(instance: Instance): void {
+    clearTimeout(instance.idleTimer);
+    instance.idleTimer = setTimeout(() => void this.retire(instance, `idle for ${this.idleTimeoutMs} ms`), this.idleTimeoutMs);
+    instance.idleTimer.unref();
+  }
+
+  private async retire(instance: Instance, why: string): Promise<void> {
+    if (!this.instances.delete(instance)) return;
+    clearTimeout(instance.idleTimer);
+    if (instance.sessionId !== undefined && this.bySession.get(instance.sessionId) === instance) this.bySession.delete(instance.sessionId);
+    this.log.info({ why, instances: this.instances.size }, "per-session instance stopping");
+    await instance.backend.stop();
+  }
+
+  /** The newest instance's view of the server is the server's view (they all run the same image). */
+  private adopt(backend: SupervisedBackend): void {
+    this.catalog = backend.catalog;
+    this.capabilities = backend.capabilities;
+    this.serverInfo = backend.serverInfo;
+    this.instructions = backend.instructions;
+    this.protocolVersion = backend.protocolVersion;
+  }
+
+  private instanceHooks(): BackendHooks {
+    return {
+      onNotification: (server: string, message: JsonRpcNotification, owner: CallOwner | undefined) => this.hooks.onNotification(server, message, owner),
+      onServerRequest: (server: string, message: JsonRpcRequest, owners: CallOwner[], signal: AbortSignal) =>
+        this.hooks.onServerRequest(server, message, owners, signal),
+      onCatalogChanged: (server: string, kinds: CatalogKind[]) => {
+        const source = [...this.instances].find((instance) => instance.backend.name === server && instance.backend.catalog !== this.catalog);
+        if (source !== undefined) this.adopt(source.backend);
+        this.hooks.onCatalogChanged(server, kinds);
+      },
+      // Instances come and go with sessions; only the server as a whole has a state the gateway reports.
+      onStateChanged: () => {},
+    };
+  }
+
+  private setState(state: BackendState, detail: string | undefined): void {
+    if (state === this.state) return;
+    this.state = state;
+    this.hooks.onStateChanged(this.name, state, detail);
+  }
+}
