@@ -14,8 +14,10 @@ OPA_VERSION="1.22.2"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-# redis-server backs the Redis audit sink's tests (they start their own, on a free port); podman and runc are for
-# the container work. Debian's redis-server package would start a system instance: nothing needs it, so it is
+# redis-server backs the Redis audit sink's tests (they start their own, on a free port); podman and runc run the
+# container backends (runc, not crun, which fails on this kind of host's hybrid cgroups; naming runc in the same
+# install makes apt take it for podman's "crun | runc" dependency). Debian's redis-server package would start a
+# system instance: nothing needs it, so it is
 # kept from starting during the install and stopped/disabled if it did start anyway.
 APT_MISSING=()
 for pkg_cmd in redis-server:redis-server podman:podman runc:runc; do
@@ -77,6 +79,13 @@ fi
 if [ ! -f policies/dist/bundle.tar.gz ] || [ -n "$(find policies -maxdepth 1 \( -name '*.rego' -o -name 'data.json' \) -newer policies/dist/bundle.tar.gz)" ]; then
   step "policy bundle (policies/dist/bundle.tar.gz)"
   bash scripts/policy.sh build >/dev/null
+fi
+
+# The default config runs servers/ as containers: build their images (seconds when nothing changed; the layer
+# cache keeps them). Without an engine the gateway runs those servers as plain processes, with a warning.
+if command -v podman >/dev/null; then
+  step "server images (npm run servers:build)"
+  npm run --silent servers:build
 fi
 
 step "setup done"

@@ -8,6 +8,8 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { FLAKY, ROOT, waitFor } from "./helpers/gateway.ts";
 import { startGatehouseProcess, type Child } from "./helpers/processes.ts";
+import { containersOf, inspectContainer } from "./helpers/containers.ts";
+import { ownerId } from "../gateway/upstream/index.ts";
 
 const CLI = `${ROOT}gateway/cli/main.ts`;
 const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 20_000 });
@@ -16,7 +18,8 @@ const flakyServer = (name: string, extra = "") => `  - name: ${name}\n    transp
 
 const children: Child[] = [];
 afterEach(async () => {
-  for (const child of children.splice(0)) await child.stop("SIGKILL");
+  // SIGTERM: a gateway that stops cleanly removes its containers (stop() still SIGKILLs after 10 s).
+  for (const child of children.splice(0)) await child.stop("SIGTERM");
 });
 
 describe("help", () => {
@@ -155,9 +158,41 @@ describe("the embedded default", () => {
       cursor = result.nextCursor;
       if (cursor === undefined) break;
     }
-    for (const name of ["everything__echo", "memory__read_graph", "notes__write_note"]) expect(names).toContain(name);
+    for (const name of ["everything__echo", "memory__read_graph", "notes__write_note", "clock__now", "probe__whoami"]) expect(names).toContain(name);
     const echo = await client.callTool({ name: "everything__echo", arguments: { message: "default config" } });
     expect(JSON.stringify(echo.content)).toContain("default config");
+    // Our own servers run as hardened containers: the probe reports the sandbox from inside.
+    const me = await client.callTool({ name: "probe__whoami", arguments: {} });
+    expect(me.structuredContent).toMatchObject({ uid: 65532, capEff: "0000000000000000", rootReadOnly: true });
+    const owner = ownerId(join(ROOT, ".gatehouse"));
+    const servers = await Promise.all((await containersOf(owner)).map(async (id) => (await inspectContainer(id)).Config.Labels["io.gatehouse.server"]));
+    expect(servers.sort()).toEqual(["clock", "notes", "probe"]);
+    await client.close();
+  }, 60_000);
+
+  it("without a container engine, runs notes and clock as plain processes with a clear warning", async () => {
+    const token = run("token", "mint", "--agent", "demo", "--ttl", "10m").stdout.trim();
+    const { url, child } = await startGatehouseProcess([], { PATH: "/nonexistent-gatehouse-path", GATEHOUSE_LOG_LEVEL: "warn" });
+    children.push(child);
+    for (const server of ["notes", "clock"]) {
+      expect(child.output()).toContain(
+        `server \\"${server}\\": no container runtime found (podman or docker on PATH); running it as a plain process (node), WITHOUT container isolation`,
+      );
+    }
+    const client = new Client({ name: "defaults", version: "1" });
+    await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    const now = await client.callTool({ name: "clock__now", arguments: {} });
+    expect(now.isError).not.toBe(true);
+    const probe = await client.callTool({ name: "probe__whoami", arguments: {} }).then(
+      (result) => JSON.stringify(result),
+      (error: Error) => error.message,
+    );
+    // probe has no fallback (a sandbox probe outside a sandbox shows nothing): it never started, so it has no tools;
+    // it is optional, so the gateway is ready without it, and the log says why it is down.
+    expect(probe).toContain("Unknown tool: probe__whoami");
+    const ready = (await (await fetch(url.replace(/\/mcp$/, "/readyz"))).json()) as { ready: boolean; servers: Record<string, string> };
+    expect(ready).toMatchObject({ ready: true, servers: { notes: "ready", clock: "ready", probe: "restarting" } });
+    expect(child.output()).toMatch(/"server":"probe"[^\n]*no container runtime found/);
     await client.close();
   }, 60_000);
 });

@@ -13,7 +13,8 @@ describe("the embedded default config", () => {
     expect(config.listen).toEqual({ host: "127.0.0.1", port: 8080 });
     expect(config.naming).toEqual({ separator: "__", prefix: "when-needed" });
     expect(config.dataDir).toBe(path.resolve(config.configDir, "../../.gatehouse"));
-    expect(config.servers.map((server) => server.name)).toEqual(["everything", "memory", "notes"]);
+    expect(config.servers.map((server) => server.name)).toEqual(["everything", "memory", "notes", "clock", "probe"]);
+    expect(config.servers.filter((server) => server.transport === "container").map((server) => server.name)).toEqual(["notes", "clock", "probe"]);
   });
 
   it.each([
@@ -34,5 +35,32 @@ describe("the embedded default config", () => {
   it("is also a valid file on its own", async () => {
     const result = await loadConfigFile(DEFAULT_CONFIG_PATH, {});
     expect(result.ok).toBe(true);
+  });
+});
+
+describe("the embedded default's container servers", () => {
+  it.each([
+    ["notes", "servers/notes/main.ts"],
+    ["clock", "servers/clock/main.ts"],
+  ])("%s falls back to a plain process whose entry file exists", async (name, entry) => {
+    const result = await loadDefaultConfig({});
+    if (!result.ok) throw new Error(result.errors.join("\n"));
+    const server = result.config.servers.find((candidate) => candidate.name === name);
+    if (server?.transport !== "container" || server.fallback === undefined) throw new Error(`${name} has no fallback`);
+    const script = path.resolve(server.fallback.cwd, server.fallback.args[0] ?? "");
+    expect(script.endsWith(entry)).toBe(true);
+    expect(existsSync(script)).toBe(true);
+  });
+
+  it("keeps the notes volume under the allowed root, and the probe without a fallback", async () => {
+    const result = await loadDefaultConfig({});
+    if (!result.ok) throw new Error(result.errors.join("\n"));
+    const { config } = result;
+    expect(config.container.allowedRoots).toEqual([config.dataDir]);
+    const notes = config.servers.find((server) => server.name === "notes");
+    expect(notes?.transport === "container" && notes.volumes[0]?.host).toBe(path.join(config.dataDir, "notes"));
+    const probe = config.servers.find((server) => server.name === "probe");
+    expect(probe?.transport === "container" && probe.fallback).toBe(undefined);
+    expect(probe?.required).toBe(false);
   });
 });

@@ -12,5 +12,5 @@ export function createBackend(config: BackendConfig, hooks: BackendHooks, option
   if (config.transport === "container" && config.scope === "per-session") return new PerSessionBackend(config, hooks, options);
   return new SupervisedBackend(config, hooks, options);
 }
-export { planContainers, removeOrphans, listManaged, findRuntime, LABEL as CONTAINER_LABEL } from "./container/index.ts";
+export { planContainers, removeOrphans, listManaged, findRuntime, ownerId, LABEL as CONTAINER_LABEL } from "./container/index.ts";
 export type { ContainerContext, ContainerPlan, ContainerRuntime, ManagedContainer } from "./container/index.ts";

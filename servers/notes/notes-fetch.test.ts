@@ -1,27 +1,27 @@
 // fetch_url over real stdio: it must answer with a clear outcome, never throw, whatever the network does.
-import { createServer, type Server, type Socket } from "node:net";
+import { createServer, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ConnectionProbe } from "./fetch-probe.ts";
-import { connectNotesServer, firstText, waitFor, type NotesConnection } from "./test-client.ts";
+import type { ConnectionProbe } from "../shared/connection-probe.ts";
+import {
+  connectStdioServer,
+  firstText,
+  listenOnLoopback,
+  serverMain,
+  waitFor,
+  type StdioServerConnection,
+} from "../shared/test-client.ts";
 
-function listen(server: Server): Promise<number> {
-  return new Promise((resolve) => {
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      resolve(typeof address === "object" && address !== null ? address.port : 0);
-    });
-  });
-}
+const notesMain = serverMain("notes");
 
 describe("fetch_url", () => {
-  let notes: NotesConnection;
+  let notes: StdioServerConnection;
   const probe = async (args: Record<string, unknown>) => {
     const result = await notes.client.callTool({ name: "fetch_url", arguments: args });
     return { result, probe: result.structuredContent as unknown as ConnectionProbe };
   };
 
   beforeAll(async () => {
-    notes = await connectNotesServer();
+    notes = await connectStdioServer(notesMain);
   });
   afterAll(async () => {
     await notes?.close();
@@ -34,7 +34,7 @@ describe("fetch_url", () => {
       sockets.push(socket);
       socket.on("data", (chunk) => (received += chunk.length));
     });
-    const port = await listen(listener);
+    const port = await listenOnLoopback(listener);
     try {
       const { result, probe: report } = await probe({ url: `http://127.0.0.1:${port}/some/path?q=1` });
       expect(result.isError).toBeFalsy();
@@ -51,7 +51,7 @@ describe("fetch_url", () => {
 
   it("reports ECONNREFUSED for a closed port, as a result rather than an error", async () => {
     const closed = createServer();
-    const port = await listen(closed);
+    const port = await listenOnLoopback(closed);
     await new Promise((resolve) => closed.close(resolve));
     const { result, probe: report } = await probe({ url: `http://127.0.0.1:${port}/` });
     expect(result.isError).toBeFalsy();

@@ -5,7 +5,9 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectNotesServer, firstText, type NotesConnection } from "./test-client.ts";
+import { connectStdioServer, firstText, serverMain, type StdioServerConnection } from "../shared/test-client.ts";
+
+const notesMain = serverMain("notes");
 
 const SECRET = "TOP-SECRET-CONTENT";
 
@@ -30,7 +32,7 @@ const hostileIds = [
 describe("notes server (file store, stdio)", () => {
   let sandbox: string;
   let notesDir: string;
-  let notes: NotesConnection;
+  let notes: StdioServerConnection;
   const call = (name: string, args: Record<string, unknown>) =>
     notes.client.callTool({ name, arguments: args }) as Promise<{ content: unknown; isError?: boolean }>;
 
@@ -40,7 +42,7 @@ describe("notes server (file store, stdio)", () => {
     // A file beside (not inside) the notes directory, and one named like a note, for traversal attempts to find.
     await writeFile(join(sandbox, "secret"), SECRET);
     await writeFile(join(sandbox, "secret.md"), SECRET);
-    notes = await connectNotesServer({ notesDir });
+    notes = await connectStdioServer(notesMain, { env: { NOTES_DIR: notesDir } });
   });
   afterAll(async () => {
     await notes?.close();
@@ -56,7 +58,7 @@ describe("notes server (file store, stdio)", () => {
   });
 
   it("keeps notes across restarts", async () => {
-    const second = await connectNotesServer({ notesDir });
+    const second = await connectStdioServer(notesMain, { env: { NOTES_DIR: notesDir } });
     try {
       const result = await second.client.callTool({ name: "read_note", arguments: { id: "plan-2025_q3" } });
       expect(firstText(result)).toBe("# Plan\n- ship");

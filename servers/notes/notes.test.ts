@@ -6,10 +6,12 @@ import {
   type ProgressNotification,
 } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectNotesServer, firstText, waitFor, type NotesConnection } from "./test-client.ts";
+import { connectStdioServer, firstText, serverMain, waitFor, type StdioServerConnection } from "../shared/test-client.ts";
+
+const notesMain = serverMain("notes");
 
 describe("notes server (memory store, stdio)", () => {
-  let notes: NotesConnection;
+  let notes: StdioServerConnection;
   const call = (name: string, args: Record<string, unknown> = {}) =>
     notes.client.callTool({ name, arguments: args }) as Promise<{
       content: Array<{ type: string; text?: string }>;
@@ -18,7 +20,7 @@ describe("notes server (memory store, stdio)", () => {
     }>;
 
   beforeAll(async () => {
-    notes = await connectNotesServer();
+    notes = await connectStdioServer(notesMain);
   });
   afterAll(async () => {
     await notes?.close();
@@ -142,9 +144,9 @@ describe("notes server (memory store, stdio)", () => {
 });
 
 describe("reindex progress (fresh server)", () => {
-  let notes: NotesConnection;
+  let notes: StdioServerConnection;
   beforeAll(async () => {
-    notes = await connectNotesServer();
+    notes = await connectStdioServer(notesMain);
     for (const [id, text] of [["one", "red green"], ["two", "green blue blue"], ["three", "Red"]]) {
       await notes.client.callTool({ name: "write_note", arguments: { id, text } });
     }

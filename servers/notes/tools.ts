@@ -4,7 +4,7 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
-import { probeConnection } from "./fetch-probe.ts";
+import { connectionProbeShape, describeProbe, probeConnection } from "../shared/connection-probe.ts";
 import { noteIdSchema, noteTextSchema } from "./note-id.ts";
 import type { NoteStore } from "./store.ts";
 
@@ -152,22 +152,12 @@ export function registerNoteTools(server: McpServer, store: NoteStore, onChange:
         timeoutMs: z.number().int().min(100).max(30_000).optional().describe("Give up after this long (default 5000)"),
       },
       annotations: { readOnlyHint: true, openWorldHint: true },
-      outputSchema: {
-        url: z.string(),
-        host: z.string(),
-        port: z.number(),
-        outcome: z.enum(["connected", "error"]),
-        code: z.string().optional(),
-        remoteAddress: z.string().optional(),
-        message: z.string(),
-        elapsedMs: z.number(),
-      },
+      outputSchema: connectionProbeShape,
     },
     async ({ url, timeoutMs }) => {
       const probe = await probeConnection(url, timeoutMs ?? 5000);
       // A failed connection is a successful probe: the caller asked what happens, and this is the answer.
-      const summary = probe.outcome === "connected" ? `connected: ${probe.message}` : `error ${probe.code}: ${probe.message}`;
-      return { content: [{ type: "text", text: summary }], structuredContent: { ...probe } };
+      return { content: [{ type: "text", text: describeProbe(probe) }], structuredContent: { ...probe } };
     },
   );
 }

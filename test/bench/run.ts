@@ -10,6 +10,9 @@
  * A "passthrough" (test/bench/passthrough.ts: the least a Node process can do to relay MCP) runs beside the
  * gateway, on the gateway's core, as the floor: what one extra process hop costs here before any gateway logic.
  *
+ * The container rows (test/bench/containers.ts: cold start and per-call latency of a container backend against the
+ * same server over stdio; BENCH_CONTAINERS=0 leaves them out) come before the audit rows.
+ *
  * The audit log's rows (test/bench/audit.ts, in-process on the load generator's core, in temp dirs) come last;
  * they take a minute or two (a 1,000,000-record log is generated and verified). BENCH_AUDIT=0 leaves them out.
  */
@@ -25,6 +28,7 @@ import { benchPolicy } from "../../gateway/policy/index.ts";
 import { configureLogging } from "../../gateway/log.ts";
 import { callBody, openSession, sampleLatency, sampleLatencyInterleaved, throughput } from "./load.ts";
 import { auditRows } from "./audit.ts";
+import { containerRows } from "./containers.ts";
 
 configureLogging({ level: process.env.GATEHOUSE_LOG_LEVEL ?? "warn" });
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -168,6 +172,9 @@ async function main(): Promise<void> {
   await new Promise((r) => setTimeout(r, 500));
   const after = rssKiB(fresh.process.pid!);
   rows.push({ metric: `RSS per idle session at ${SESSIONS} sessions (KiB)`, gateway: fmt((after - before) / SESSIONS, 2), target: "reported", verdict: `${fmt(before / 1024)} → ${fmt(after / 1024)} MiB` });
+
+  // Container backends against the same server over stdio (cold start, per-call), in-process.
+  if (process.env.BENCH_CONTAINERS !== "0") rows.push(...(await containerRows()));
 
   // The audit log in-process: appends (sync, group commit, batched), then queries and verify over 1,000,000 records.
   if (process.env.BENCH_AUDIT !== "0") rows.push(...(await auditRows()));

@@ -55,7 +55,19 @@ export async function listManaged(runtime: ContainerRuntime, owner: string): Pro
 export async function removeOrphans(runtime: ContainerRuntime, owner: string): Promise<ManagedContainer[]> {
   const orphans = (await listManaged(runtime, owner)).filter((c) => c.pid !== process.pid && !isProcessAlive(c.pid));
   if (orphans.length === 0) return [];
-  const removed = await runtimeCommand(runtime, removeArgs(runtime, orphans.map((c) => c.id)));
-  if (removed.code !== 0) throw new Error(`${runtime.kind} rm failed: ${firstLine(removed.stderr)}`);
-  return orphans;
+  const ids = new Set(orphans.map((c) => c.id));
+  // rm of a paused container can report failure ("container state improper") while the removal goes through:
+  // what counts is whether the orphans are still listed afterwards. Two attempts, then give up loudly.
+  let failure = "";
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const removed = await runtimeCommand(runtime, removeArgs(runtime, [...ids]));
+    if (removed.code === 0) return orphans;
+    failure = firstLine(removed.stderr);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const left = (await listManaged(runtime, owner)).filter((c) => ids.has(c.id));
+    if (left.length === 0) return orphans;
+    ids.clear();
+    for (const c of left) ids.add(c.id);
+  }
+  throw new Error(`${runtime.kind} rm failed for ${[...ids].map((id) => id.slice(0, 12)).join(", ")}: ${failure}`);
 }

@@ -43,9 +43,10 @@ describe("runArguments: the hardening every container gets", () => {
   for (const { flag, expected } of cases) {
     it(`${flag} ${expected.join(" ") || "(absent)"}`, () => expect(values(args, flag)).toEqual(expected));
   }
-  it("runs interactive, removed on exit, with a read-only root", () => {
+  it("runs interactive, removed on exit, with a read-only root and no writable tmpfs but /tmp", () => {
     expect(args.slice(0, 3)).toEqual(["run", "--interactive", "--rm"]);
     expect(args).toContain("--read-only");
+    expect(args).toContain("--read-only-tmpfs=false");
     expect(args).not.toContain("--privileged");
   });
   it("ends with the image and then the server's own args", () => {
@@ -80,6 +81,10 @@ describe("runArguments: what the config changes", () => {
 
   it("never puts an env value on the command line", () => {
     expect(runArguments(podman, containerServer('    env: { TOKEN: "s3cret" }\n'), spec).join(" ")).not.toContain("s3cret");
+  });
+
+  it("docker has no --read-only-tmpfs flag (and adds no tmpfs of its own)", () => {
+    expect(runArguments({ ...podman, kind: "docker" }, containerServer(), spec)).not.toContain("--read-only-tmpfs=false");
   });
 
   it("puts the runtime's global args before run", () => {

@@ -26,6 +26,8 @@ export function runArguments(runtime: ContainerRuntime, server: ResolvedContaine
     "--rm",
     "--name", spec.name,
     "--read-only",
+    // podman adds writable tmpfs on /run and /var/tmp to a read-only root unless told not to; /tmp is enough.
+    ...(runtime.kind === "podman" ? ["--read-only-tmpfs=false"] : []),
     "--tmpfs", TMPFS,
     "--cap-drop", "ALL",
     "--security-opt", "no-new-privileges",

@@ -2,7 +2,9 @@
 // container started with `--network none` really has no network: the answer must be a clear, machine-readable
 // outcome (connected, or the errno code such as ENOTFOUND / EAI_AGAIN / ENETUNREACH / ECONNREFUSED), never a throw.
 // It stops at TCP: no TLS handshake, no HTTP request, so nothing is sent to the remote host.
+// Shared by notes' fetch_url and probe's connect, which declare the same output schema.
 import { connect } from "node:net";
+import { z } from "zod";
 
 export interface ConnectionProbe {
   url: string;
@@ -15,6 +17,23 @@ export interface ConnectionProbe {
   remoteAddress?: string;
   message: string;
   elapsedMs: number;
+}
+
+/** The outputSchema of a tool whose structuredContent is a ConnectionProbe. */
+export const connectionProbeShape = {
+  url: z.string(),
+  host: z.string(),
+  port: z.number(),
+  outcome: z.enum(["connected", "error"]),
+  code: z.string().optional(),
+  remoteAddress: z.string().optional(),
+  message: z.string(),
+  elapsedMs: z.number(),
+};
+
+/** "connected: …" or "error CODE: …", the one-line text a probe tool answers with. */
+export function describeProbe(probe: ConnectionProbe): string {
+  return probe.outcome === "connected" ? `connected: ${probe.message}` : `error ${probe.code}: ${probe.message}`;
 }
 
 const DEFAULT_PORTS: Record<string, number> = { "http:": 80, "https:": 443, "ws:": 80, "wss:": 443 };

@@ -1,0 +1,148 @@
+/**
+ * Container lifecycles with the real podman: per-session instances (the cap, idle reaping, release when the
+ * session ends), and a gateway killed with SIGKILL whose containers the next start removes.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import type { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CONTAINER_LABEL, ownerId } from "../gateway/upstream/index.ts";
+import { SHIPPED_IMAGES, containersOf, engineCommand, inspectContainer } from "./helpers/containers.ts";
+import { configFrom, connectClient, startGateway, waitFor, type RunningGateway } from "./helpers/gateway.ts";
+import { startGatehouseProcess, waitForOutput } from "./helpers/processes.ts";
+
+async function hostnameOf(client: Client): Promise<string> {
+  const result = await client.callTool({ name: "whoami", arguments: {} });
+  if (result.isError === true) throw new Error(JSON.stringify(result.content));
+  return (result.structuredContent as { hostname: string }).hostname;
+}
+
+describe("per-session containers", () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), "gh-per-session-"));
+  const owner = ownerId(dataDir);
+  let running: RunningGateway;
+  const clients: Client[] = [];
+
+  beforeAll(async () => {
+    running = await startGateway(
+      configFrom(`
+dataDir: ${dataDir}
+servers:
+  - name: probe
+    transport: container
+    image: ${SHIPPED_IMAGES.probe}
+    pull: never
+    scope: per-session
+    maxInstances: 2
+    idleTimeoutMs: 5000
+`),
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.allSettled(clients.map((client) => client.close()));
+    await running?.close();
+  });
+
+  async function client(): Promise<Client> {
+    const connected = await connectClient(running.url);
+    clients.push(connected);
+    return connected;
+  }
+
+  it("gives each session its own container, up to the cap, and refuses the next one clearly", async () => {
+    const [a, b, c] = [await client(), await client(), await client()];
+    const hostA = await hostnameOf(a);
+    const hostB = await hostnameOf(b);
+    expect(hostA).not.toBe(hostB);
+    // The same session keeps its container.
+    expect(await hostnameOf(a)).toBe(hostA);
+    expect(await containersOf(owner, "probe")).toHaveLength(2);
+
+    const refused = await c.callTool({ name: "whoami", arguments: {} }).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    expect(refused?.message).toContain('server "probe" runs one container per session and all 2 are in use');
+    const labels = (await inspectContainer((await containersOf(owner, "probe"))[0]!)).Config.Labels;
+    expect(labels[CONTAINER_LABEL.scope]).toBe("per-session");
+
+    // A session that ends (DELETE) frees its container, while b's, idle for longer, stays: so it was not idle reaping.
+    await hostnameOf(b);
+    await hostnameOf(a);
+    await (a.transport as StreamableHTTPClientTransport).terminateSession();
+    await waitFor(async () => ((await containersOf(owner, "probe")).length === 1 ? true : undefined), 15_000, "a's container to go");
+    expect(await hostnameOf(b)).toBe(hostB);
+    const hostC = await hostnameOf(c);
+    expect([hostA, hostB]).not.toContain(hostC);
+  });
+
+  it("reaps containers that sit idle, and starts a fresh one on the next call", async () => {
+    await waitFor(async () => ((await containersOf(owner, "probe")).length === 0 ? true : undefined), 15_000, "idle containers to be reaped");
+    const d = await client();
+    expect(await hostnameOf(d)).toMatch(/\S/);
+    expect(await containersOf(owner, "probe")).toHaveLength(1);
+  });
+});
+
+describe("a gateway killed with SIGKILL", () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), "gh-orphans-"));
+  const owner = ownerId(dataDir);
+  const configFile = path.join(dataDir, "gatehouse.yaml");
+
+  beforeAll(() => {
+    writeFileSync(
+      configFile,
+      `
+dataDir: ${dataDir}
+audit: { enabled: false }
+servers:
+  - name: probe
+    transport: container
+    image: ${SHIPPED_IMAGES.probe}
+    pull: never
+  - name: clock
+    transport: container
+    image: ${SHIPPED_IMAGES.clock}
+    pull: never
+`,
+    );
+  });
+
+  it("containers that notice go by themselves, a hung one is left, and the next start removes it; a clean stop leaves none", async () => {
+    const first = await startGatehouseProcess(["--config", configFile, "--insecure-no-auth"], { GATEHOUSE_LOG_LEVEL: "info" });
+    await waitFor(async () => ((await containersOf(owner)).length === 2 ? true : undefined), 30_000, "two containers");
+    const [probe] = await containersOf(owner, "probe");
+    const [clock] = await containersOf(owner, "clock");
+    // The container's stderr reaches the gateway's log, tagged with the server's name.
+    await waitForOutput(first.child, /"server":"probe"[^\n]*"stderr":"[^"]*probe/);
+
+    // A hung backend never notices its stdin closing: that is the container a dead gateway leaves behind.
+    await engineCommand(["pause", clock!]);
+    first.child.process.kill("SIGKILL");
+    await new Promise((resolve) => first.child.process.once("exit", resolve));
+    // The healthy one sees stdin close when the engine CLI loses its parent, exits, and --rm removes it.
+    await waitFor(async () => ((await containersOf(owner, "probe")).length === 0 ? true : undefined), 20_000, "the probe container to exit");
+    expect(await containersOf(owner)).toEqual([clock]);
+
+    const second = await startGatehouseProcess(["--config", configFile, "--insecure-no-auth"], { GATEHOUSE_LOG_LEVEL: "info" });
+    try {
+      await waitForOutput(second.child, /"removed":\["clock [0-9a-f]{12}"\][^\n]*removed containers left by a gateway that is gone/);
+      const now = await waitFor(async () => {
+        const ids = await containersOf(owner);
+        return ids.length === 2 && !ids.includes(clock!) && !ids.includes(probe!) ? ids : undefined;
+      }, 30_000, "two new containers and no orphan");
+      for (const id of now) {
+        expect((await inspectContainer(id)).Config.Labels[CONTAINER_LABEL.pid]).toBe(String(second.child.process.pid));
+      }
+      const client = await connectClient(second.url);
+      expect((await client.listTools()).tools.map((tool) => tool.name)).toEqual(expect.arrayContaining(["probe__whoami", "clock__now"]));
+      await client.close();
+    } finally {
+      expect(await second.child.stop("SIGTERM")).toBe(0);
+    }
+    expect(await containersOf(owner)).toEqual([]);
+  }, 120_000);
+});
