@@ -2,13 +2,13 @@
  * Container lifecycles with the real podman: per-session instances (the cap, idle reaping, release when the
  * session ends), and a gateway killed with SIGKILL whose containers the next start removes.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CONTAINER_LABEL, ownerId } from "../gateway/upstream/index.ts";
+import { CONTAINER_LABEL, createBackend, ownerId, planContainers, type BackendHooks } from "../gateway/upstream/index.ts";
 import { SHIPPED_IMAGES, containersOf, engineCommand, inspectContainer } from "./helpers/containers.ts";
 import { configFrom, connectClient, startGateway, waitFor, type RunningGateway } from "./helpers/gateway.ts";
 import { startGatehouseProcess, waitForOutput } from "./helpers/processes.ts";
@@ -145,4 +145,50 @@ servers:
     }
     expect(await containersOf(owner)).toEqual([]);
   }, 120_000);
+});
+
+describe("containers that must not start", () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), "gh-refusals-"));
+  const hooks: BackendHooks = { onNotification() {}, onServerRequest: () => Promise.resolve({}), onCatalogChanged() {}, onStateChanged() {} };
+
+  /** Starts one container server through the real upstream layer and returns why it failed, or "started". */
+  async function startOutcome(serverYaml: string): Promise<string> {
+    const config = configFrom(`dataDir: ${dataDir}\ncontainer: { allowedRoots: [${dataDir}/allowed] }\nservers:\n${serverYaml}`);
+    const plan = await planContainers(config);
+    const backend = createBackend(plan.servers[0]!, hooks, { configDir: config.configDir, backoff: { baseMs: 60_000 }, ...(plan.context ? { containers: plan.context } : {}) });
+    try {
+      await backend.start();
+      return "started";
+    } catch (error) {
+      return (error as Error).message;
+    } finally {
+      await backend.stop();
+    }
+  }
+
+  it("runs an image whose digest matches the pin, and refuses one that does not", async () => {
+    const digest = (await engineCommand(["image", "inspect", "--format", "{{.Digest}}", SHIPPED_IMAGES.clock])).trim();
+    expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const pinned = (pin: string) => `  - { name: clock, transport: container, image: ${SHIPPED_IMAGES.clock}, pull: never, digest: "${pin}" }\n`;
+    expect(await startOutcome(pinned(digest))).toBe("started");
+    const other = `sha256:${"0".repeat(64)}`;
+    expect(await startOutcome(pinned(other))).toBe(
+      `server "clock" failed to start: image ${SHIPPED_IMAGES.clock} does not match the pinned digest ${other} (it has ${digest})`,
+    );
+  });
+
+  it("refuses an image that is not there when pull is never, saying so", async () => {
+    expect(await startOutcome(`  - { name: ghost, transport: container, image: localhost/gatehouse-ghost:latest, pull: never }\n`)).toMatch(
+      /^server "ghost" failed to start: image localhost\/gatehouse-ghost:latest is not present and pull is never \(.+\)$/,
+    );
+  });
+
+  it("refuses a volume under an allowed root that is a symlink to somewhere else", async () => {
+    mkdirSync(path.join(dataDir, "allowed"), { recursive: true });
+    symlinkSync("/etc", path.join(dataDir, "allowed", "escape"));
+    const server = `  - name: notes\n    transport: container\n    image: ${SHIPPED_IMAGES.notes}\n    pull: never\n    volumes: [{ host: ${dataDir}/allowed/escape, container: /data }]\n`;
+    expect(await startOutcome(server)).toBe(
+      `server "notes" failed to start: volume ${dataDir}/allowed/escape resolves to /etc, outside container.allowedRoots`,
+    );
+  });
 });

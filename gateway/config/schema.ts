@@ -250,7 +250,7 @@ const containerServer = z
     /** The local image's digest must equal this, or the server does not start. */
     digest: z.string().regex(/^sha256:[a-f0-9]{64}$/, "must be sha256: followed by 64 hex digits").optional(),
     args: z.array(z.string()).default([]),
-    /** Passed by name on the command line (`--env KEY`), so values never show in `ps` or `inspect` args. */
+    /** Passed by name on the command line (`--env KEY`), so values never appear in any process's argv (`ps`). */
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"), z.string()).default({}),
     volumes: z
       .array(

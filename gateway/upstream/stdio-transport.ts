@@ -61,6 +61,8 @@ export interface ProcessLaunch {
   /** The child's whole environment. */
   env: Record<string, string>;
   cwd: string;
+  /** stderr lines that are expected noise (an engine CLI remarking that its container ended): logged at debug. */
+  benignStderr?: RegExp;
 }
 
 /** A stdio server's settings as a launch: `node` is the gateway's own Node, cwd resolves against the config. */
@@ -182,6 +184,10 @@ export class StdioTransport implements UpstreamTransport {
 
   private logStderr(line: string): void {
     const text = line.length > MAX_STDERR_LINE ? `${line.slice(0, MAX_STDERR_LINE)}…` : line;
+    if (this.launch.benignStderr?.test(text)) {
+      this.log.debug({ stderr: text }, "backend stderr");
+      return;
+    }
     this.lastStderrLine = text;
     if (LOOKS_BAD.test(text)) this.log.warn({ stderr: text }, "backend stderr");
     else this.log.info({ stderr: text }, "backend stderr");

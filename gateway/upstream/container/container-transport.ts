@@ -29,6 +29,9 @@ const ENGINE_EXIT_CODES = new Set([125, 126, 127]);
 /** Environment the engine CLI itself needs (rootless podman, a remote docker), beside the usual PATH/HOME. */
 const ENGINE_ENV = ["XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "DOCKER_HOST", "DOCKER_CONFIG", "CONTAINER_HOST", "CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "DBUS_SESSION_BUS_ADDRESS"];
 
+/** What podman's attach says when the container it was attached to has ended: the exit itself is reported. */
+const ENGINE_NOISE = /msg="container not running"/;
+
 const running = new Map<string, ContainerRuntime>();
 let exitHookInstalled = false;
 
@@ -74,7 +77,8 @@ export class ContainerTransport implements UpstreamTransport {
       ulimits: this.context.ulimits,
     });
     const env = { ...childEnvironment(this.server.env), ...pick(process.env, ENGINE_ENV) };
-    const child = new StdioTransport({ command: runtime.binary, args, env, cwd: process.cwd() }, this.log.child({ container: name }));
+    const launch = { command: runtime.binary, args, env, cwd: process.cwd(), benignStderr: ENGINE_NOISE };
+    const child = new StdioTransport(launch, this.log.child({ container: name }));
     child.onmessage = (message, related) => this.onmessage(message, related);
     child.onclose = (closed) => {
       this.forget(runtime, name);
