@@ -4,7 +4,7 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
-import { connectionProbeShape, describeProbe, probeConnection } from "../shared/connection-probe.ts";
+import { registerConnectionProbeTool } from "../shared/connection-probe-tool.ts";
 import { noteIdSchema, noteTextSchema } from "./note-id.ts";
 import type { NoteStore } from "./store.ts";
 
@@ -140,24 +140,5 @@ export function registerNoteTools(server: McpServer, store: NoteStore, onChange:
     },
   );
 
-  server.registerTool(
-    "fetch_url",
-    {
-      title: "Probe a network connection",
-      description:
-        "Tries to open a TCP connection to the URL's host and port and reports the outcome (connected, or the " +
-        "error code such as ENOTFOUND, EAI_AGAIN, ENETUNREACH, ECONNREFUSED, ETIMEDOUT). Sends no data.",
-      inputSchema: {
-        url: z.url({ protocol: /^(https?|wss?)$/ }).describe("An http(s) or ws(s) URL"),
-        timeoutMs: z.number().int().min(100).max(30_000).optional().describe("Give up after this long (default 5000)"),
-      },
-      annotations: { readOnlyHint: true, openWorldHint: true },
-      outputSchema: connectionProbeShape,
-    },
-    async ({ url, timeoutMs }) => {
-      const probe = await probeConnection(url, timeoutMs ?? 5000);
-      // A failed connection is a successful probe: the caller asked what happens, and this is the answer.
-      return { content: [{ type: "text", text: describeProbe(probe) }], structuredContent: { ...probe } };
-    },
-  );
+  registerConnectionProbeTool(server, "fetch_url", { title: "Probe a network connection", tcp: false });
 }

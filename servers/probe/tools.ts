@@ -3,7 +3,7 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { isAbsolute } from "node:path";
 import { z } from "zod";
-import { connectionProbeShape, describeProbe, probeConnection } from "../shared/connection-probe.ts";
+import { registerConnectionProbeTool } from "../shared/connection-probe-tool.ts";
 import { readSandboxFacts, sandboxFactsShape } from "./sandbox-facts.ts";
 import { probeWrite } from "./write-probe.ts";
 
@@ -58,26 +58,7 @@ export function registerProbeTools(server: McpServer): void {
     },
   );
 
-  server.registerTool(
-    "connect",
-    {
-      title: "Probe a TCP connection",
-      description:
-        "Tries to open a TCP connection to the URL's host and port and reports the outcome (connected, or the " +
-        "error code such as ENOTFOUND, EAI_AGAIN, ENETUNREACH, ECONNREFUSED, ETIMEDOUT). Sends no data. " +
-        "tcp://host:port names any port; http(s) and ws(s) default to 80 and 443.",
-      inputSchema: {
-        url: z.url({ protocol: /^(https?|wss?|tcp)$/ }).describe("tcp://host:port, or an http(s) or ws(s) URL"),
-        timeoutMs: z.number().int().min(100).max(30_000).optional().describe("Give up after this long (default 5000)"),
-      },
-      annotations: { readOnlyHint: true, openWorldHint: true },
-      outputSchema: connectionProbeShape,
-    },
-    async ({ url, timeoutMs }) => {
-      const probe = await probeConnection(url, timeoutMs ?? 5000);
-      return { content: [{ type: "text", text: describeProbe(probe) }], structuredContent: { ...probe } };
-    },
-  );
+  registerConnectionProbeTool(server, "connect", { title: "Probe a TCP connection", tcp: true });
 
   server.registerTool(
     "crash",
