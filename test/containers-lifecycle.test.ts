@@ -2,7 +2,7 @@
  * Container lifecycles with the real podman: per-session instances (the cap, idle reaping, release when the
  * session ends), and a gateway killed with SIGKILL whose containers the next start removes.
  */
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -87,6 +87,30 @@ servers:
   });
 });
 
+describe("a per-session server whose image is not there yet", () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), "gh-late-image-"));
+  const late = `localhost/gatehouse-late-${process.pid}:latest`;
+  afterAll(() => engineCommand(["rmi", "--force", late]).catch(() => undefined));
+
+  it("keeps trying, and serves once the image appears", async () => {
+    const config = configFrom(`dataDir: ${dataDir}\nservers:\n  - { name: late, transport: container, image: "${late}", pull: never, scope: per-session }\n`);
+    const plan = await planContainers(config);
+    const hooks: BackendHooks = { onNotification() {}, onServerRequest: () => Promise.resolve({}), onCatalogChanged() {}, onStateChanged() {} };
+    const backend = createBackend(plan.servers[0]!, hooks, { configDir: config.configDir, backoff: { baseMs: 100, capMs: 500 }, containers: plan.context! });
+    try {
+      await expect(backend.start()).rejects.toThrow(/is not present and pull is never/);
+      expect(backend.state).toBe("restarting");
+      await engineCommand(["tag", SHIPPED_IMAGES.probe, late]);
+      await waitFor(() => (backend.state === "ready" ? true : undefined), 20_000, "the late image to be picked up");
+      expect(backend.catalog.tools.map((tool) => tool.name)).toContain("whoami");
+      const result = await backend.request("tools/call", { name: "whoami", arguments: {} }, { owner: { sessionId: "s1" } });
+      expect((result.structuredContent as { uid: number }).uid).toBe(65532);
+    } finally {
+      await backend.stop();
+    }
+  }, 60_000);
+});
+
 describe("a gateway killed with SIGKILL", () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), "gh-orphans-"));
   const owner = ownerId(dataDir);
@@ -149,11 +173,12 @@ servers:
 
 describe("containers that must not start", () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), "gh-refusals-"));
+  const allowed = mkdtempSync(path.join(tmpdir(), "gh-refusals-allowed-"));
   const hooks: BackendHooks = { onNotification() {}, onServerRequest: () => Promise.resolve({}), onCatalogChanged() {}, onStateChanged() {} };
 
   /** Starts one container server through the real upstream layer and returns why it failed, or "started". */
   async function startOutcome(serverYaml: string): Promise<string> {
-    const config = configFrom(`dataDir: ${dataDir}\ncontainer: { allowedRoots: [${dataDir}/allowed] }\nservers:\n${serverYaml}`);
+    const config = configFrom(`dataDir: ${dataDir}\ncontainer: { allowedRoots: [${allowed}] }\nservers:\n${serverYaml}`);
     const plan = await planContainers(config);
     const backend = createBackend(plan.servers[0]!, hooks, { configDir: config.configDir, backoff: { baseMs: 60_000 }, ...(plan.context ? { containers: plan.context } : {}) });
     try {
@@ -177,6 +202,13 @@ describe("containers that must not start", () => {
     );
   });
 
+  it("pulls an absent pinned image by its digest, never by its tag, and refuses when that fails", async () => {
+    const digest = `sha256:${"1".repeat(64)}`;
+    expect(await startOutcome(`  - { name: ghost, transport: container, image: "localhost/gatehouse-ghost:latest", digest: "${digest}" }\n`)).toMatch(
+      new RegExp(`^server "ghost" failed to start: image localhost/gatehouse-ghost:latest is not present, and pulling localhost/gatehouse-ghost@${digest} failed: .+$`),
+    );
+  });
+
   it("refuses an image that is not there when pull is never, saying so", async () => {
     expect(await startOutcome(`  - { name: ghost, transport: container, image: localhost/gatehouse-ghost:latest, pull: never }\n`)).toMatch(
       /^server "ghost" failed to start: image localhost\/gatehouse-ghost:latest is not present and pull is never \(.+\)$/,
@@ -184,11 +216,15 @@ describe("containers that must not start", () => {
   });
 
   it("refuses a volume under an allowed root that is a symlink to somewhere else", async () => {
-    mkdirSync(path.join(dataDir, "allowed"), { recursive: true });
-    symlinkSync("/etc", path.join(dataDir, "allowed", "escape"));
-    const server = `  - name: notes\n    transport: container\n    image: ${SHIPPED_IMAGES.notes}\n    pull: never\n    volumes: [{ host: ${dataDir}/allowed/escape, container: /data }]\n`;
-    expect(await startOutcome(server)).toBe(
-      `server "notes" failed to start: volume ${dataDir}/allowed/escape resolves to /etc, outside container.allowedRoots`,
+    symlinkSync("/etc", path.join(allowed, "escape"));
+    const server = (host: string) => `  - name: notes\n    transport: container\n    image: ${SHIPPED_IMAGES.notes}\n    pull: never\n    volumes: [{ host: ${host}, container: /data }]\n`;
+    expect(await startOutcome(server(`${allowed}/escape`))).toBe(
+      `server "notes" failed to start: volume ${allowed}/escape resolves to /etc, outside container.allowedRoots`,
     );
+    // Checked before anything is created: a folder below the symlink would otherwise appear under /etc.
+    expect(await startOutcome(server(`${allowed}/escape/gatehouse-created/deep`))).toBe(
+      `server "notes" failed to start: volume ${allowed}/escape/gatehouse-created/deep resolves to /etc/gatehouse-created/deep, outside container.allowedRoots`,
+    );
+    expect(existsSync("/etc/gatehouse-created")).toBe(false);
   });
 });

@@ -52,14 +52,14 @@ describe("shipped servers as shared containers behind the gateway", () => {
       configFrom(`
 dataDir: ${dataDir}
 container:
-  allowedRoots: [${dataDir}]
+  allowedRoots: [${dataDir}/volumes]
 servers:
   - name: notes
     transport: container
     image: ${SHIPPED_IMAGES.notes}
     pull: never
     env: { NOTES_DIR: /data }
-    volumes: [{ host: ${dataDir}/notes, container: /data, readOnly: false }]
+    volumes: [{ host: ${dataDir}/volumes/notes, container: /data, readOnly: false }]
   - name: probe
     transport: container
     image: ${SHIPPED_IMAGES.probe}
@@ -91,7 +91,7 @@ servers:
     await client.callTool({ name: "notes__write_note", arguments: { id: "hello", text: "# from a container" } });
     const read = await client.callTool({ name: "notes__read_note", arguments: { id: "hello" } });
     expect(read.content).toEqual([{ type: "text", text: "# from a container" }]);
-    expect(readFileSync(path.join(dataDir, "notes", "hello.md"), "utf8")).toBe("# from a container");
+    expect(readFileSync(path.join(dataDir, "volumes", "notes", "hello.md"), "utf8")).toBe("# from a container");
   });
 
   it("relays progress from a container to the caller", async () => {
@@ -113,6 +113,8 @@ servers:
     expect(me.rootReadOnly).toBe(true);
     expect(me.cgroupPidsMax).toBe(128);
     expect(me.cgroupMemoryMax).toBe(256 * 1024 * 1024);
+    // --network none: a network namespace with nothing but its own loopback.
+    expect(me.networkInterfaces).toEqual(["lo"]);
 
     expect(await structured(client, "probe__try_write", { path: "/etc/gatehouse-was-here" })).toMatchObject({ outcome: "error", code: "EROFS" });
     expect(await structured(client, "probe__try_write", { path: "/app/main.mjs.new" })).toMatchObject({ outcome: "error", code: "EROFS" });

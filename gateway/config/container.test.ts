@@ -102,6 +102,10 @@ describe("container servers: problems, one line each at the right path", () => {
     { name: "root user", text: server('user: "0"'), error: `${FILE}:servers[0].user: must not be root (uid 0)` },
     { name: "root user with a group", text: server('user: "0:1000"'), error: `${FILE}:servers[0].user: must not be root (uid 0)` },
     { name: "a user name", text: server("user: app"), error: `${FILE}:servers[0].user: must be uid or uid:gid (numbers)` },
+    { name: "the root group", text: server('user: "1000:0"'), error: `${FILE}:servers[0].user: must not be in the root group (gid 0)` },
+    { name: "memory 0 (no limit, to docker)", text: server('resources: { memory: "0" }'), error: `${FILE}:servers[0].resources.memory: must be a size such as 256m or 1g` },
+    { name: "memory under podman's floor", text: server("resources: { memory: 4m }"), error: `${FILE}:servers[0].resources.memory: must be at least 6m` },
+    { name: "a multi-line env value", text: server('env: { KEY: "a\\nb" }'), error: `${FILE}:servers[0].env.KEY: must be one line (container env travels in an env file)` },
     {
       name: "host networking",
       text: server("network: host"),
@@ -131,6 +135,35 @@ describe("container servers: problems, one line each at the right path", () => {
       expect(result.ok ? [] : result.errors).toEqual([error]);
     });
   }
+
+  const ownState: Array<{ name: string; text: string; error: string }> = [
+    {
+      name: "a volume that is the data dir",
+      text: "dataDir: ./data\n" + server("volumes: [{ host: ./data, container: /data }]"),
+      error: `${FILE}:servers[0].volumes[0].host: ${path.join(BASE, "data")} would expose the gateway's own dataDir ${path.join(BASE, "data")} (server data goes in ${path.join(BASE, "data/volumes")} or elsewhere)`,
+    },
+    {
+      name: "a volume inside the data dir but outside its volumes folder (keys live there)",
+      text: "dataDir: ./data\n" + server("volumes: [{ host: ./data/gateway-key, container: /k }]"),
+      error: `${FILE}:servers[0].volumes[0].host: ${path.join(BASE, "data/gateway-key")} would expose the gateway's own dataDir ${path.join(BASE, "data")} (server data goes in ${path.join(BASE, "data/volumes")} or elsewhere)`,
+    },
+    {
+      name: "a volume that contains the audit log",
+      text: "audit: { dir: ./data/audit }\n" + server("volumes: [{ host: ./data, container: /data }]"),
+      error: `${FILE}:servers[0].volumes[0].host: ${path.join(BASE, "data")} would expose the gateway's own audit log ${path.join(BASE, "data/audit")} (server data goes in ${path.join(BASE, ".gatehouse/volumes")} or elsewhere)`,
+    },
+  ];
+  for (const { name, text, error } of ownState) {
+    it(name, () => {
+      const result = parse(text);
+      expect(result.ok ? [] : result.errors).toEqual([error]);
+    });
+  }
+
+  it("allows a volume in <dataDir>/volumes, and a root folder named like ..data", () => {
+    expect(parse("dataDir: ./data\n" + server("volumes: [{ host: ./data/volumes/notes, container: /data }]", "container: { allowedRoots: [./data/volumes] }")).ok).toBe(true);
+    expect(parse(server("volumes: [{ host: ./data/..cache, container: /c }]")).ok).toBe(true);
+  });
 
   it("names container among the transports", () => {
     const result = parse("servers:\n  - name: x\n    transport: pod\n");

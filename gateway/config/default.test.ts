@@ -56,9 +56,9 @@ describe("the embedded default's container servers", () => {
     const result = await loadDefaultConfig({});
     if (!result.ok) throw new Error(result.errors.join("\n"));
     const { config } = result;
-    expect(config.container.allowedRoots).toEqual([config.dataDir]);
+    expect(config.container.allowedRoots).toEqual([path.join(config.dataDir, "volumes")]);
     const notes = config.servers.find((server) => server.name === "notes");
-    expect(notes?.transport === "container" && notes.volumes[0]?.host).toBe(path.join(config.dataDir, "notes"));
+    expect(notes?.transport === "container" && notes.volumes[0]?.host).toBe(path.join(config.dataDir, "volumes", "notes"));
     const probe = config.servers.find((server) => server.name === "probe");
     expect(probe?.transport === "container" && probe.fallback).toBe(undefined);
     expect(probe?.required).toBe(false);

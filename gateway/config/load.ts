@@ -176,17 +176,36 @@ function volumeProblems(config: ResolvedConfig): Array<{ at: ConfigPath; reason:
   config.servers.forEach((server, index) => {
     if (server.transport !== "container") return;
     server.volumes.forEach((volume, volumeIndex) => {
+      const at = ["servers", index, "volumes", volumeIndex, "host"];
+      // The gateway's own state (keys, the audit log) is never a server's to see, whatever the roots allow.
+      const own = gatewayStateIn(config, volume.host);
+      if (own !== undefined) {
+        problems.push({ at, reason: `${volume.host} would expose the gateway's own ${own} (server data goes in ${path.join(config.dataDir, "volumes")} or elsewhere)` });
+        return;
+      }
       if (roots.some((root) => isInside(volume.host, root))) return;
       const allowed = roots.length === 0 ? "container.allowedRoots is empty" : `allowed: ${roots.join(", ")}`;
-      problems.push({ at: ["servers", index, "volumes", volumeIndex, "host"], reason: `${volume.host} is not under an allowed root (${allowed})` });
+      problems.push({ at, reason: `${volume.host} is not under an allowed root (${allowed})` });
     });
   });
   return problems;
 }
 
+/**
+ * Which part of the gateway's own state a volume would expose, if any: dataDir (keys, locks) unless the volume
+ * lies in `<dataDir>/volumes/`, the place for server data there, and the audit log wherever it is.
+ */
+function gatewayStateIn(config: ResolvedConfig, volume: string): string | undefined {
+  const { dataDir } = config;
+  if (isInside(dataDir, volume) || (isInside(volume, dataDir) && !isInside(volume, path.join(dataDir, "volumes")))) return `dataDir ${dataDir}`;
+  const audit = config.audit.dir;
+  if (isInside(audit, volume) || isInside(volume, audit)) return `audit log ${audit}`;
+  return undefined;
+}
+
 function isInside(child: string, root: string): boolean {
   const relative = path.relative(root, child);
-  return relative === "" || (!relative.startsWith("..") && !path.isAbsolute(relative));
+  return relative === "" || (relative !== ".." && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative));
 }
 
 /** Parses, interpolates and validates config text. Never throws for bad input. */

@@ -3,20 +3,8 @@
  * security setting must not silently fall back to a default.
  */
 import { z } from "zod";
-
-const serverName = z
-  .string()
-  .regex(/^[a-z0-9-]+$/, "must match [a-z0-9-]+ (lowercase letters, digits, dashes)")
-  .max(64, "must be at most 64 characters");
-
-const glob = z.string().min(1, "a glob must not be empty");
-
-const toolFilter = z.strictObject({
-  allow: z.array(glob).optional(),
-  deny: z.array(glob).optional(),
-});
-
-const stringMap = z.record(z.string(), z.string());
+import { containerServer, containerSettings } from "./schema-container.ts";
+import { serverCommon, serverName, stringMap } from "./schema-common.ts";
 
 const algorithms = z.array(z.enum(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"], {
   error: "must be a JWS algorithm such as RS256 or ES256 (never none)",
@@ -193,25 +181,6 @@ const auditSchema = z
     sinks: { stdout: false },
   });
 
-/** Settings every transport shares. */
-const serverCommon = {
-  name: serverName,
-  alias: serverName.optional(),
-  tools: toolFilter.optional(),
-  timeoutMs: z.number().int().positive().max(3_600_000).default(30_000),
-  /**
-   * What the backend learns of the caller. `none`: nothing. `assertion`: a short-lived JWT signed by the gateway
-   * (sub = agentId, act = the gateway, aud = this server); never the client's own token.
-   */
-  identity: z.enum(["none", "assertion"]).default("none"),
-  /**
-   * Offer the roots capability to this backend, and answer its roots/list from the client whose call caused it.
-   * Off by default: most servers treat roots as global state, and this backend is shared by every agent.
-   */
-  roots: z.boolean().default(false),
-  /** /readyz waits for required servers; an optional one that is down only fails its own calls. */
-  required: z.boolean().default(true),
-};
 
 const stdioServer = z.strictObject({
   ...serverCommon,
@@ -230,97 +199,12 @@ const httpServer = z.strictObject({
   headers: stringMap.default({}),
 });
 
-/** How a container server runs as a plain process when no container runtime (or no image) is there. */
-const processLaunch = z.strictObject({
-  command: z.string().min(1, "command must not be empty"),
-  args: z.array(z.string()).default([]),
-  env: stringMap.default({}),
-  cwd: z.string().optional(),
-});
-
-const containerServer = z
-  .strictObject({
-    ...serverCommon,
-    transport: z.literal("container"),
-    image: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9._\/:-]*(@sha256:[a-f0-9]{64})?$/, "must be an image reference such as localhost/notes:latest"),
-    /** never: the image must already be there (nothing is pulled). if-missing: pulled when absent. */
-    pull: z.enum(["never", "if-missing"]).default("if-missing"),
-    /** The local image's digest must equal this, or the server does not start. */
-    digest: z.string().regex(/^sha256:[a-f0-9]{64}$/, "must be sha256: followed by 64 hex digits").optional(),
-    args: z.array(z.string()).default([]),
-    /** Passed by name on the command line (`--env KEY`), so values never appear in any process's argv (`ps`). */
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name"), z.string()).default({}),
-    volumes: z
-      .array(
-        z.strictObject({
-          /** Relative to the config file's folder; must lie under container.allowedRoots. */
-          host: z.string().min(1).regex(/^[^:,]*$/, "must not contain ':' or ','"),
-          container: z.string().regex(/^\/[^:,]*$/, "must be an absolute path without ':' or ','"),
-          readOnly: z.boolean().default(true),
-        }),
-      )
-      .default([]),
-    /** none: no network at all. A named network only when set; `host` would share the gateway's own. */
-    network: z
-      .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "must be none or a network name")
-      .refine((name) => name !== "host", "host networking would give the server the gateway's network; name a network")
-      .default("none"),
-    /** uid[:gid], never 0: the server runs as a non-root user. */
-    user: z
-      .string()
-      .regex(/^\d+(:\d+)?$/, "must be uid or uid:gid (numbers)")
-      .refine((user) => Number(user.split(":")[0]) !== 0, "must not be root (uid 0)")
-      .default("65532:65532"),
-    resources: z
-      .strictObject({
-        memory: z.string().regex(/^\d+[bkmg]?$/i, "must be a size such as 256m or 1g").default("512m"),
-        cpus: z.number().positive().max(256).default(1),
-        pids: z.number().int().min(8).max(1_000_000).default(256),
-      })
-      .default({ memory: "512m", cpus: 1, pids: 256 }),
-    scope: z.enum(["shared", "per-session"]).default("shared"),
-    /** per-session only: how many containers may run at once, and how long one may sit unused. */
-    maxInstances: z.number().int().min(1).max(1_000).optional(),
-    idleTimeoutMs: z.number().int().min(100).optional(),
-    /** MCP ping on a timer; a container that misses it is restarted. */
-    healthCheck: z
-      .strictObject({
-        intervalMs: z.number().int().min(100).default(30_000),
-        timeoutMs: z.number().int().min(10).default(5_000),
-      })
-      .default({ intervalMs: 30_000, timeoutMs: 5_000 }),
-    /** Run this process instead, with a warning, when no container runtime is found or the image is absent. */
-    fallback: processLaunch.optional(),
-  })
-  .superRefine((server, ctx) => {
-    if (server.scope === "shared") {
-      for (const key of ["maxInstances", "idleTimeoutMs"] as const) {
-        if (server[key] !== undefined) ctx.addIssue({ code: "custom", path: [key], message: "only applies to scope: per-session" });
-      }
-    }
-    if (server.healthCheck.timeoutMs >= server.healthCheck.intervalMs) {
-      ctx.addIssue({ code: "custom", path: ["healthCheck", "timeoutMs"], message: "must be shorter than healthCheck.intervalMs" });
-    }
-  });
-
 export const serverSchema = z.discriminatedUnion("transport", [stdioServer, httpServer, containerServer], {
   error: (issue) =>
     issue.code === "invalid_union" ? "transport must be one of: stdio, http, sse, container" : undefined,
 });
 
-const containerSettings = z
-  .strictObject({
-    /** auto: podman, else docker, found on PATH. */
-    runtime: z.enum(["auto", "podman", "docker"]).default("auto"),
-    /** Inserted before `run`, e.g. ["--runtime", "/usr/sbin/runc"]. */
-    runtimeArgs: z.array(z.string()).default([]),
-    /** Folders (relative to the config file) that volume host paths must lie under. Empty: no volumes. */
-    allowedRoots: z.array(z.string().min(1)).default([]),
-  })
-  .default({ runtime: "auto", runtimeArgs: [], allowedRoots: [] });
+
 
 export const configSchema = z
   .strictObject({
@@ -390,8 +274,7 @@ export type GatewayConfig = z.infer<typeof configSchema>;
 export type ServerConfig = z.infer<typeof serverSchema>;
 export type StdioServerConfig = z.infer<typeof stdioServer>;
 export type HttpServerConfig = z.infer<typeof httpServer>;
-export type ContainerServerConfig = z.infer<typeof containerServer>;
-export type ContainerSettings = z.infer<typeof containerSettings>;
+export type { ContainerServerConfig, ContainerSettings } from "./schema-container.ts";
 export type NamingConfig = GatewayConfig["naming"];
 export type IdentitySettings = z.infer<typeof identitySchema>;
 export type PolicySettings = z.infer<typeof policySchema>;

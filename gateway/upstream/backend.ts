@@ -24,7 +24,7 @@ import { StdioTransport, stdioLaunch } from "./stdio-transport.ts";
 import { StreamableHttpTransport } from "./http-transport.ts";
 import { LegacySseTransport } from "./sse-transport.ts";
 import { ContainerTransport, type ContainerContext } from "./container/container-transport.ts";
-import type { Backend, BackendCatalog, BackendConfig as ServerConfig, BackendHooks, BackendState, CallOptions } from "./types.ts";
+import type { Backend, BackendCatalog, BackendConfig, BackendHooks, BackendState, CallOptions } from "./types.ts";
 
 /** What the gateway offers every backend: it relays these to whichever client the request belongs to. */
 /**
@@ -37,7 +37,7 @@ export const CLIENT_CAPABILITIES: ClientCapabilities = {
   elicitation: { form: {}, url: {} },
 };
 
-export function clientCapabilitiesFor(config: ServerConfig): ClientCapabilities {
+export function clientCapabilitiesFor(config: BackendConfig): ClientCapabilities {
   return config.roots ? { ...CLIENT_CAPABILITIES, roots: {} } : CLIENT_CAPABILITIES;
 }
 
@@ -63,7 +63,7 @@ export class SupervisedBackend implements Backend {
   instructions: string | undefined;
   protocolVersion: string | undefined;
 
-  private readonly config: ServerConfig;
+  private readonly config: BackendConfig;
   private readonly hooks: BackendHooks;
   private readonly options: BackendOptions;
   private readonly log: Logger;
@@ -83,7 +83,7 @@ export class SupervisedBackend implements Backend {
   /** list_changed seen while a fetch of that kind was running (or before ready): fetch again afterwards. */
   private readonly dirty = new Set<CatalogKind>();
 
-  constructor(config: ServerConfig, hooks: BackendHooks, options: BackendOptions) {
+  constructor(config: BackendConfig, hooks: BackendHooks, options: BackendOptions) {
     this.name = config.name;
     this.config = config;
     this.hooks = hooks;
@@ -132,7 +132,8 @@ export class SupervisedBackend implements Backend {
     let callParams = params;
     let headers: Record<string, string> | undefined;
     if (options.assertion !== undefined) {
-      if (this.config.transport === "stdio") {
+      // Over stdin there is no header to carry it: stdio and container servers get it in _meta.
+      if (this.config.transport === "stdio" || this.config.transport === "container") {
         const meta = params?._meta !== null && typeof params?._meta === "object" ? (params._meta as JsonObject) : {};
         callParams = { ...params, _meta: { ...meta, [IDENTITY_META_KEY]: options.assertion } };
       } else {
@@ -292,7 +293,9 @@ export class SupervisedBackend implements Backend {
     const { intervalMs, timeoutMs } = this.config.healthCheck;
     let pinging = false;
     this.healthTimer = setInterval(() => {
-      if (pinging || this.peer !== peer) return;
+      // A server busy with calls may not answer a ping in time (many serve one request at a time); those calls
+      // have their own timeouts. Only an idle server is pinged.
+      if (pinging || this.peer !== peer || peer.inFlight > 0) return;
       pinging = true;
       peer
         .request(Method.Ping, undefined, { timeoutMs })
@@ -349,8 +352,8 @@ export class SupervisedBackend implements Backend {
     if (config.transport === "stdio") return new StdioTransport(stdioLaunch(config, this.options.configDir), this.log);
     if (config.transport === "http") return new StreamableHttpTransport(config, this.log);
     if (config.transport === "container") {
-      const context = this.options.containers ?? { runtime: undefined, owner: "none", allowedRoots: [], ulimits: { nofile: 1024, nproc: 1024 } };
-      return new ContainerTransport(config, context, this.log);
+      if (this.options.containers === undefined) throw new Error("container servers need BackendOptions.containers (planContainers)");
+      return new ContainerTransport(config, this.options.containers, this.log);
     }
     return new LegacySseTransport(config, this.log);
   }

@@ -10,6 +10,7 @@ import { ErrorCode, JsonRpcError, type CatalogKind, type Implementation, type Js
 import type { ResolvedContainerServerConfig } from "../config/index.ts";
 import { logger, type Logger } from "../log.ts";
 import { SupervisedBackend, type BackendOptions } from "./backend.ts";
+import { Backoff } from "./backoff.ts";
 import { emptyCatalog } from "./catalog.ts";
 import type { Backend, BackendCatalog, BackendHooks, BackendState, CallOptions, CallOwner } from "./types.ts";
 
@@ -43,6 +44,8 @@ export class PerSessionBackend implements Backend {
   private readonly bySession = new Map<string, Instance>();
   private started: Promise<void> | undefined;
   private stopped = false;
+  private readonly backoff: Backoff;
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(config: ResolvedContainerServerConfig, hooks: BackendHooks, options: BackendOptions) {
     this.name = config.name;
@@ -52,6 +55,7 @@ export class PerSessionBackend implements Backend {
     this.log = logger("upstream", { server: config.name, transport: "container", scope: "per-session" });
     this.maxInstances = config.maxInstances ?? DEFAULT_MAX_INSTANCES;
     this.idleTimeoutMs = config.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.backoff = new Backoff(options.backoff);
   }
 
   /** How many instances run now (for tests and stats). */
@@ -76,7 +80,8 @@ export class PerSessionBackend implements Backend {
       return await instance.backend.request(method, params, options);
     } finally {
       instance.inflight--;
-      if (instance.inflight === 0) this.armIdleTimer(instance);
+      // Not for an instance retired meanwhile (its session ended mid-call): its timer would only hold it.
+      if (instance.inflight === 0 && this.instances.has(instance)) this.armIdleTimer(instance);
     }
   }
 
@@ -91,20 +96,34 @@ export class PerSessionBackend implements Backend {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.retryTimer);
     this.setState("stopped", "stopped");
     await Promise.allSettled([...this.instances].map((instance) => this.retire(instance, "the gateway is stopping")));
   }
 
+  /**
+   * Starts the first instance to learn the catalog. On failure it tries again with backoff (the image may be
+   * built later), and start() reports the latest attempt.
+   */
   private async discover(): Promise<void> {
-    this.setState("starting", "starting its first instance");
+    this.setState(this.state === "stopped" ? "starting" : this.state, "starting its first instance");
     const instance = this.spawn(undefined);
     try {
       await instance.backend.start();
     } catch (error) {
       await this.retire(instance, "it failed to start");
+      if (this.stopped) throw error;
       this.setState("restarting", (error as Error).message);
+      const delay = this.backoff.next();
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => {
+        this.started = this.discover();
+        this.started.catch(() => undefined);
+      }, delay);
       throw error;
     }
+    if (this.stopped) return;
+    this.backoff.connected();
     this.adopt(instance.backend);
     this.setState("ready", undefined);
     this.armIdleTimer(instance);
@@ -139,8 +158,11 @@ export class PerSessionBackend implements Backend {
   }
 
   private spawn(sessionId: string | undefined): Instance {
-    const backend = new SupervisedBackend(this.config, this.instanceHooks(), this.options);
+    // The hooks need the instance, and the instance needs the backend the hooks belong to.
+    let self: Instance | undefined;
+    const backend = new SupervisedBackend(this.config, this.instanceHooks(() => self), this.options);
     const instance: Instance = { backend, sessionId, inflight: 0, idleTimer: undefined };
+    self = instance;
     this.instances.add(instance);
     this.log.info({ instances: this.instances.size, max: this.maxInstances }, "per-session instance starting");
     return instance;
@@ -169,14 +191,17 @@ export class PerSessionBackend implements Backend {
     this.protocolVersion = backend.protocolVersion;
   }
 
-  private instanceHooks(): BackendHooks {
+  private instanceHooks(current: () => Instance | undefined): BackendHooks {
     return {
       onNotification: (server: string, message: JsonRpcNotification, owner: CallOwner | undefined) => this.hooks.onNotification(server, message, owner),
       onServerRequest: (server: string, message: JsonRpcRequest, owners: CallOwner[], signal: AbortSignal) =>
         this.hooks.onServerRequest(server, message, owners, signal),
+      // The instance that changed is the one whose view is adopted; the server's tools are the same for every
+      // session (one image), so this keeps the routing table current without tying it to any one session.
       onCatalogChanged: (server: string, kinds: CatalogKind[]) => {
-        const source = [...this.instances].find((instance) => instance.backend.name === server && instance.backend.catalog !== this.catalog);
-        if (source !== undefined) this.adopt(source.backend);
+        const instance = current();
+        if (instance === undefined || !this.instances.has(instance)) return;
+        this.adopt(instance.backend);
         this.hooks.onCatalogChanged(server, kinds);
       },
       // Instances come and go with sessions; only the server as a whole has a state the gateway reports.

@@ -1,7 +1,7 @@
 // The probe server over real stdio on the host: whoami tells the truth about this process, try_write reports
 // the filesystem's answer without ever leaving a file behind or touching an existing one.
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -55,6 +55,9 @@ describe("probe server (stdio, on the host)", () => {
     expect(facts.noNewPrivs).toBe(Number(statusField(ours, "NoNewPrivs")));
     expect(facts.seccomp).toBe(Number(statusField(ours, "Seccomp")));
     expect(typeof facts.rootReadOnly).toBe("boolean");
+    // On the host: its real interfaces, lo among them.
+    expect(facts.networkInterfaces).toEqual((await readdir("/sys/class/net")).sort());
+    expect(facts.networkInterfaces).toContain("lo");
     // A root cgroup has no limit files (null); a container's show its --memory and --pids-limit.
     for (const limit of [facts.cgroupMemoryMax, facts.cgroupPidsMax]) {
       expect(limit === null || limit === "max" || (Number.isSafeInteger(limit) && limit > 0), String(limit)).toBe(true);

@@ -1,7 +1,7 @@
 // What the kernel says about this process's sandbox: identity, capabilities, no_new_privs, seccomp, cgroup limits
 // and whether "/" is mounted read-only. Read from inside, so a test can prove the container flags took effect.
 // Every fact is null when its source is missing or unreadable (another OS, a masked /proc): a probe never throws.
-import { readFile } from "node:fs/promises";
+import { readFile, readdir } from "node:fs/promises";
 import { hostname } from "node:os";
 import { z } from "zod";
 
@@ -25,6 +25,8 @@ export interface SandboxFacts {
   cgroupMemoryMax: CgroupLimit | null;
   cgroupPidsMax: CgroupLimit | null;
   rootReadOnly: boolean | null;
+  /** Network interfaces in this network namespace (/sys/class/net): ["lo"] alone means no network. */
+  networkInterfaces: string[] | null;
 }
 
 const cgroupLimitSchema = z.union([z.number(), z.literal("max")]).nullable();
@@ -43,6 +45,7 @@ export const sandboxFactsShape = {
   cgroupMemoryMax: cgroupLimitSchema,
   cgroupPidsMax: cgroupLimitSchema,
   rootReadOnly: z.boolean().nullable(),
+  networkInterfaces: z.array(z.string()).nullable(),
 };
 
 async function readText(path: string): Promise<string | null> {
@@ -154,5 +157,6 @@ export async function readSandboxFacts(): Promise<SandboxFacts> {
     seccomp: statusNumber(status, "Seccomp"),
     ...(await cgroupLimits()),
     rootReadOnly: mounts === null ? null : rootIsReadOnly(mounts),
+    networkInterfaces: await readdir("/sys/class/net").then((names) => names.sort(), () => null),
   };
 }

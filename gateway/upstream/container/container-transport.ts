@@ -4,16 +4,16 @@
  * outlives a killed CLI process (conmon / containerd hold it), so stopping also removes it by name, and so does
  * the gateway's 'exit' handler.
  */
-import { chown, mkdir, realpath, stat } from "node:fs/promises";
-import path from "node:path";
 import type { JsonRpcMessage } from "../../protocol/index.ts";
 import type { ResolvedContainerServerConfig } from "../../config/index.ts";
 import type { Logger } from "../../log.ts";
 import { StdioTransport, childEnvironment } from "../stdio-transport.ts";
 import { TransportClosedError, noop, type TransportClosed, type UpstreamTransport } from "../transport.ts";
+import { writeEnvFile, type EnvFile } from "./env-file.ts";
 import { containerLabels, containerName } from "./ownership.ts";
 import { runArguments } from "./run-args.ts";
 import { firstLine, inspectImage, removeArgs, runtimeCommand, runtimeCommandSync, type ContainerRuntime } from "./runtime.ts";
+import { VolumeRefused, prepareVolumes } from "./volumes.ts";
 
 export interface ContainerContext {
   /** Undefined when no engine was found: every container server then fails to start, saying so. */
@@ -26,9 +26,8 @@ export interface ContainerContext {
 
 /** The engine's own failures (podman and docker both): 125 the engine, 126 not executable, 127 not found. */
 const ENGINE_EXIT_CODES = new Set([125, 126, 127]);
-/** Environment the engine CLI itself needs (rootless podman, a remote docker), beside the usual PATH/HOME. */
+/** What the engine CLI itself needs (rootless podman, a remote docker), beside the usual PATH/HOME. Never the server's env. */
 const ENGINE_ENV = ["XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "DOCKER_HOST", "DOCKER_CONFIG", "CONTAINER_HOST", "CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "DBUS_SESSION_BUS_ADDRESS"];
-
 /** What podman's attach says when the container it was attached to has ended: the exit itself is reported. */
 const ENGINE_NOISE = /msg="container not running"/;
 
@@ -52,8 +51,10 @@ export class ContainerTransport implements UpstreamTransport {
   private readonly server: ResolvedContainerServerConfig;
   private readonly context: ContainerContext;
   private readonly log: Logger;
-  private readonly scope: "shared" | "per-session";
-  private process: StdioTransport | undefined;
+  private engineCli: StdioTransport | undefined;
+  private envFile: EnvFile | undefined;
+  private starting: Promise<void> | undefined;
+  private closing = false;
   /** The current container's name, once started. */
   name: string | undefined;
 
@@ -61,78 +62,107 @@ export class ContainerTransport implements UpstreamTransport {
     this.server = server;
     this.context = context;
     this.log = log;
-    this.scope = server.scope;
   }
 
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    this.starting ??= this.launch();
+    return this.starting;
+  }
+
+  send(message: JsonRpcMessage): Promise<void> {
+    if (this.engineCli === undefined) return Promise.reject(new TransportClosedError({ summary: "is not running", cause: "not running" }));
+    return this.engineCli.send(message);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    // A start still checking the image or volumes must not launch a container after this returns.
+    await this.starting?.catch(() => undefined);
+    // Closing stdin ends the server; SIGTERM reaches it through the engine's signal proxy.
+    await this.engineCli?.close();
+    await this.removeContainer();
+  }
+
+  private async launch(): Promise<void> {
     const runtime = this.context.runtime;
     if (runtime === undefined) throw refused("no container runtime found (podman or docker on PATH)");
     const image = await this.approvedImage(runtime);
-    await this.prepareVolumes();
+    const volumes = await prepareVolumes(this.server, this.context.allowedRoots).catch((error: unknown) => {
+      throw error instanceof VolumeRefused ? refused(error.message) : error;
+    });
+    this.stopIfClosing();
     const name = containerName(this.context.owner, this.server.name);
+    this.envFile = await writeEnvFile(this.server.env);
     const args = runArguments(runtime, this.server, {
       name,
       image,
-      labels: containerLabels(this.context.owner, this.server.name, this.scope),
+      labels: containerLabels(this.context.owner, this.server.name, this.server.scope),
       ulimits: this.context.ulimits,
+      envFile: this.envFile?.path,
+      volumes,
     });
-    const env = { ...childEnvironment(this.server.env), ...pick(process.env, ENGINE_ENV) };
-    const launch = { command: runtime.binary, args, env, cwd: process.cwd(), benignStderr: ENGINE_NOISE };
-    const child = new StdioTransport(launch, this.log.child({ container: name }));
-    child.onmessage = (message, related) => this.onmessage(message, related);
-    child.onclose = (closed) => {
-      this.forget(runtime, name);
-      this.onclose(this.explain(closed, child));
+    const env = { ...childEnvironment({}), ...pick(process.env, ENGINE_ENV) };
+    const engineCli = new StdioTransport({ command: runtime.binary, args, env, cwd: process.cwd(), benignStderr: ENGINE_NOISE }, this.log.child({ container: name }));
+    engineCli.onmessage = (message, related) => {
+      // The server answered: the engine read the env file long ago.
+      void this.envFile?.remove();
+      this.onmessage(message, related);
+    };
+    engineCli.onclose = (closed) => {
+      void this.removeContainer();
+      this.onclose(this.explain(closed, engineCli));
     };
     installExitHook();
     running.set(name, runtime);
     this.name = name;
-    this.process = child;
+    this.engineCli = engineCli;
     try {
-      await child.start();
+      await engineCli.start();
     } catch (error) {
-      this.forget(runtime, name);
+      await this.removeContainer();
       throw error;
     }
     this.log.info({ container: name, image }, "container started");
   }
 
-  send(message: JsonRpcMessage): Promise<void> {
-    if (this.process === undefined) return Promise.reject(new TransportClosedError({ summary: "is not running", cause: "not running" }));
-    return this.process.send(message);
-  }
-
-  async close(): Promise<void> {
-    const { process: child, name } = this;
-    const runtime = this.context.runtime;
-    // Closing stdin ends the server; SIGTERM reaches it through the engine's signal proxy.
-    await child?.close();
-    if (runtime !== undefined && name !== undefined) this.forget(runtime, name);
+  private stopIfClosing(): void {
+    if (this.closing) throw refused("stopped while starting");
   }
 
   /** The engine's last stderr line says why a container never came up ("image not known", "rlimit"). */
-  private explain(closed: TransportClosed, child: StdioTransport): TransportClosed {
+  private explain(closed: TransportClosed, engineCli: StdioTransport): TransportClosed {
     const code = /exit code (\d+)/.exec(closed.cause)?.[1];
-    if (code === undefined || !ENGINE_EXIT_CODES.has(Number(code)) || child.lastStderrLine === undefined) return closed;
-    const why = child.lastStderrLine;
+    if (code === undefined || !ENGINE_EXIT_CODES.has(Number(code)) || engineCli.lastStderrLine === undefined) return closed;
+    const why = engineCli.lastStderrLine;
     return { summary: `${closed.summary}: ${why}`, cause: `${closed.cause}: ${why}` };
   }
 
-  private forget(runtime: ContainerRuntime, name: string): void {
-    if (!running.delete(name)) return;
-    // --rm removes it when it exits on its own; this covers a CLI that died first, and a container that hangs.
-    void runtimeCommand(runtime, removeArgs(runtime, [name])).then((result) => {
-      if (result.code !== 0 && !/no such container/i.test(result.stderr)) {
-        this.log.warn({ container: name, err: firstLine(result.stderr) }, "removing the container failed");
-      }
-    });
+  /** --rm removes a container that exits by itself; this covers an engine CLI that died first, and a hung container. */
+  private async removeContainer(): Promise<void> {
+    await this.envFile?.remove();
+    const runtime = this.context.runtime;
+    const name = this.name;
+    if (runtime === undefined || name === undefined || !running.delete(name)) return;
+    const result = await runtimeCommand(runtime, removeArgs(runtime, [name]));
+    if (result.code !== 0 && !/no such container/i.test(result.stderr)) {
+      this.log.warn({ container: name, err: firstLine(result.stderr) }, "removing the container failed");
+    }
   }
 
-  /** The image must be there when pull is never, and match the pinned digest when one is set. */
+  /**
+   * The image must be there when pull is never, and carry the pinned digest when one is set. A pinned image that
+   * is absent is pulled by that digest, never by its tag, and checked again.
+   */
   private async approvedImage(runtime: ContainerRuntime): Promise<string> {
     const { image, digest, pull } = this.server;
     if (pull === "if-missing" && digest === undefined) return image;
-    const facts = await inspectImage(runtime, image);
+    let facts = await inspectImage(runtime, image);
+    if (!facts.present && digest !== undefined && pull === "if-missing") {
+      const byDigest = `${image.replace(/(@sha256:[a-f0-9]+)$/, "").replace(/:[^/:]+$/, "")}@${digest}`;
+      const pulled = await runtimeCommand(runtime, ["pull", byDigest]);
+      if (pulled.code !== 0) throw refused(`image ${image} is not present, and pulling ${byDigest} failed: ${firstLine(pulled.stderr)}`);
+      facts = await inspectImage(runtime, byDigest);
+    }
     if (!facts.present) {
       if (pull === "never") throw refused(`image ${image} is not present and pull is never (${facts.reason})`);
       return image;
@@ -142,24 +172,6 @@ export class ContainerTransport implements UpstreamTransport {
     }
     // The exact image that passed the check, so a re-tag in between cannot swap it.
     return digest === undefined ? image : facts.id;
-  }
-
-  /**
-   * Host paths must stay under container.allowedRoots once symlinks are resolved. A missing folder is created;
-   * a writable one owned by root is handed to the container's user when the gateway runs as root.
-   */
-  private async prepareVolumes(): Promise<void> {
-    const roots = await Promise.all(this.context.allowedRoots.map((root) => realpath(root).catch(() => path.resolve(root))));
-    for (const volume of this.server.volumes) {
-      await mkdir(volume.host, { recursive: true });
-      const real = await realpath(volume.host);
-      if (!roots.some((root) => real === root || real.startsWith(root + path.sep))) {
-        throw refused(`volume ${volume.host} resolves to ${real}, outside container.allowedRoots`);
-      }
-      if (volume.readOnly || process.getuid?.() !== 0) continue;
-      const [uid = 0, gid = uid] = this.server.user.split(":").map(Number);
-      if ((await stat(real)).uid === 0) await chown(real, uid, gid);
-    }
   }
 }
 

@@ -4,6 +4,7 @@
  * gateway) are removed; containers of a live gateway sharing the data dir are left alone.
  */
 import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { isProcessAlive } from "../../system.ts";
 import { firstLine, removeArgs, runtimeCommand, type ContainerRuntime } from "./runtime.ts";
@@ -12,6 +13,8 @@ export const LABEL = {
   managed: "io.gatehouse.managed",
   owner: "io.gatehouse.owner",
   pid: "io.gatehouse.pid",
+  /** The gateway process's start time (clock ticks since boot, /proc/<pid>/stat): a pid alone may be reused. */
+  started: "io.gatehouse.started",
   server: "io.gatehouse.server",
   scope: "io.gatehouse.scope",
 } as const;
@@ -22,7 +25,32 @@ export function ownerId(dataDir: string, host = hostname()): string {
 }
 
 export function containerLabels(owner: string, server: string, scope: "shared" | "per-session"): Record<string, string> {
-  return { [LABEL.managed]: "true", [LABEL.owner]: owner, [LABEL.pid]: String(process.pid), [LABEL.server]: server, [LABEL.scope]: scope };
+  return {
+    [LABEL.managed]: "true",
+    [LABEL.owner]: owner,
+    [LABEL.pid]: String(process.pid),
+    [LABEL.started]: processStartTime(process.pid) ?? "",
+    [LABEL.server]: server,
+    [LABEL.scope]: scope,
+  };
+}
+
+/** Field 22 of /proc/<pid>/stat; undefined off Linux or when the process is gone. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name (field 2) may contain spaces and parentheses: count fields after its closing one.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the gateway process that labelled a container still runs (same pid, same start time). */
+export function gatewayAlive(pid: number, started: string): boolean {
+  if (!isProcessAlive(pid)) return false;
+  const now = processStartTime(pid);
+  return started === "" || now === undefined || now === started;
 }
 
 /** Unique per start, so a restart never waits for the previous container's removal. */
@@ -33,6 +61,7 @@ export function containerName(owner: string, server: string): string {
 export interface ManagedContainer {
   id: string;
   pid: number;
+  started: string;
   server: string;
 }
 
@@ -41,19 +70,20 @@ export async function listManaged(runtime: ContainerRuntime, owner: string): Pro
   if (listed.code !== 0) throw new Error(`${runtime.kind} ps failed: ${firstLine(listed.stderr)}`);
   const ids = listed.stdout.split("\n").map((id) => id.trim()).filter(Boolean);
   if (ids.length === 0) return [];
-  const format = `{{.Id}} {{index .Config.Labels "${LABEL.pid}"}} {{index .Config.Labels "${LABEL.server}"}}`;
+  const format = `{{.Id}} {{index .Config.Labels "${LABEL.pid}"}} {{index .Config.Labels "${LABEL.server}"}} {{index .Config.Labels "${LABEL.started}"}}`;
   const inspected = await runtimeCommand(runtime, ["inspect", "--format", format, ...ids]);
   // A container removed between ps and inspect makes inspect fail for it; the others still print.
   return inspected.stdout
     .split("\n")
     .map((line) => line.trim().split(" "))
-    .filter((fields) => fields.length === 3 && fields[0] !== "")
-    .map(([id = "", pid = "", server = ""]) => ({ id, pid: Number(pid), server }));
+    .filter((fields) => fields.length >= 3 && fields[0] !== "")
+    .map(([id = "", pid = "", server = "", started = ""]) => ({ id, pid: Number(pid), server, started: started === "<no" ? "" : started }));
 }
 
 /** Removes this deployment's containers left behind by gateway processes that no longer run. */
 export async function removeOrphans(runtime: ContainerRuntime, owner: string): Promise<ManagedContainer[]> {
-  const orphans = (await listManaged(runtime, owner)).filter((c) => c.pid !== process.pid && !isProcessAlive(c.pid));
+  // Not "pid !== ours": as PID 1 in a container, every previous gateway had our pid too; the start time tells.
+  const orphans = (await listManaged(runtime, owner)).filter((c) => !gatewayAlive(c.pid, c.started));
   if (orphans.length === 0) return [];
   const ids = new Set(orphans.map((c) => c.id));
   // rm of a paused container can report failure ("container state improper") while the removal goes through:

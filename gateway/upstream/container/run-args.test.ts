@@ -61,7 +61,6 @@ describe("runArguments: what the config changes", () => {
     { name: "a named network", extra: "    network: tools\n", flag: "--network", expected: ["tools"] },
     { name: "another user", extra: '    user: "1000:1000"\n', flag: "--user", expected: ["1000:1000"] },
     { name: "pull never", extra: "    pull: never\n", flag: "--pull", expected: ["never"] },
-    { name: "env by name only, never its value", extra: '    env: { TOKEN: "s3cret", MODE: fast }\n', flag: "--env", expected: ["TOKEN", "MODE"] },
     {
       name: "a writable volume",
       extra: "    volumes: [{ host: /srv/data/notes, container: /data, readOnly: false }]\n",
@@ -79,11 +78,22 @@ describe("runArguments: what the config changes", () => {
     it(name, () => expect(values(runArguments(podman, containerServer(extra), spec), flag)).toEqual(expected));
   }
 
-  it("never puts an env value on the command line", () => {
-    expect(runArguments(podman, containerServer('    env: { TOKEN: "s3cret" }\n'), spec).join(" ")).not.toContain("s3cret");
+  it("passes env through the env file only: no --env, no value in argv", () => {
+    const args = runArguments(podman, containerServer('    env: { TOKEN: "s3cret" }\n'), { ...spec, envFile: "/tmp/gatehouse-env-x/env" });
+    expect(values(args, "--env-file")).toEqual(["/tmp/gatehouse-env-x/env"]);
+    expect(values(args, "--env")).toEqual([]);
+    expect(args.join(" ")).not.toContain("s3cret");
   });
 
-  it("docker has no --read-only-tmpfs flag (and adds no tmpfs of its own)", () => {
+  it("mounts the checked (real) host paths when given, not the configured spelling", () => {
+    const args = runArguments(podman, containerServer("    volumes: [{ host: /srv/data/link, container: /data }]\n"), {
+      ...spec,
+      volumes: [{ host: "/srv/data/real", container: "/data", readOnly: true }],
+    });
+    expect(values(args, "--mount")).toEqual(["type=bind,source=/srv/data/real,target=/data,readonly"]);
+  });
+
+  it("docker has no --read-only-tmpfs flag", () => {
     expect(runArguments({ ...podman, kind: "docker" }, containerServer(), spec)).not.toContain("--read-only-tmpfs=false");
   });
 

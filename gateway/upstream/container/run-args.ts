@@ -4,6 +4,7 @@
  */
 import type { ResolvedContainerServerConfig } from "../../config/index.ts";
 import type { ContainerRuntime } from "./runtime.ts";
+import type { CheckedVolume } from "./volumes.ts";
 
 export interface RunSpec {
   /** The container's name (unique per start). */
@@ -12,6 +13,10 @@ export interface RunSpec {
   image: string;
   labels: Record<string, string>;
   ulimits: { nofile: number; nproc: number };
+  /** The server's env, written to a private file (see env-file.ts); absent when it has none. */
+  envFile?: string | undefined;
+  /** The volumes as checked (real host paths); the config's own when absent (tests of the argv alone). */
+  volumes?: CheckedVolume[];
 }
 
 /** Fixed for every container: the parts of hardening that are not configurable on purpose. */
@@ -45,9 +50,8 @@ export function runArguments(runtime: ContainerRuntime, server: ResolvedContaine
     "--log-driver", "none",
   ];
   for (const [key, value] of Object.entries(spec.labels)) args.push("--label", `${key}=${value}`);
-  // By name only: the engine reads the value from its own environment, so it never appears in argv.
-  for (const key of Object.keys(server.env)) args.push("--env", key);
-  for (const volume of server.volumes) {
+  if (spec.envFile !== undefined) args.push("--env-file", spec.envFile);
+  for (const volume of spec.volumes ?? server.volumes) {
     args.push("--mount", `type=bind,source=${volume.host},target=${volume.container}${volume.readOnly ? ",readonly" : ""}`);
   }
   args.push(spec.image, ...server.args);
