@@ -23,7 +23,8 @@ if [ -z "${OPA:-}" ]; then
   else die "no opa: run \`npm run setup\` (it builds opa v$OPA_VERSION into .tools/bin)"
   fi
 fi
-"$OPA" version 2>/dev/null | grep -qx "Version: $OPA_VERSION" \
+# Captured rather than piped into grep -q, which under pipefail can SIGPIPE opa and warn for nothing.
+grep -qx "Version: $OPA_VERSION" <<<"$("$OPA" version 2>/dev/null)" \
   || echo "policy: warning: $OPA is not v$OPA_VERSION; results may differ from CI" >&2
 
 # The policy sources: every .rego in policies/ except tests, and the data.
