@@ -8,7 +8,8 @@ import path from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CONTAINER_LABEL, createBackend, ownerId, planContainers, type BackendHooks } from "../gateway/upstream/index.ts";
+import { CONTAINER_LABEL, createBackend, ownerId, planContainers } from "../gateway/upstream/index.ts";
+import { RecordingHooks } from "../gateway/upstream/testing.ts";
 import { SHIPPED_IMAGES, containersOf, engineCommand, inspectContainer } from "./helpers/containers.ts";
 import { configFrom, connectClient, startGateway, waitFor, type RunningGateway } from "./helpers/gateway.ts";
 import { startGatehouseProcess, waitForOutput } from "./helpers/processes.ts";
@@ -95,8 +96,7 @@ describe("a per-session server whose image is not there yet", () => {
   it("keeps trying, and serves once the image appears", async () => {
     const config = configFrom(`dataDir: ${dataDir}\nservers:\n  - { name: late, transport: container, image: "${late}", pull: never, scope: per-session }\n`);
     const plan = await planContainers(config);
-    const hooks: BackendHooks = { onNotification() {}, onServerRequest: () => Promise.resolve({}), onCatalogChanged() {}, onStateChanged() {} };
-    const backend = createBackend(plan.servers[0]!, hooks, { configDir: config.configDir, backoff: { baseMs: 100, capMs: 500 }, containers: plan.context! });
+    const backend = createBackend(plan.servers[0]!, new RecordingHooks(), { configDir: config.configDir, backoff: { baseMs: 100, capMs: 500 }, containers: plan.context! });
     try {
       await expect(backend.start()).rejects.toThrow(/is not present and pull is never/);
       expect(backend.state).toBe("restarting");
@@ -174,13 +174,12 @@ servers:
 describe("containers that must not start", () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), "gh-refusals-"));
   const allowed = mkdtempSync(path.join(tmpdir(), "gh-refusals-allowed-"));
-  const hooks: BackendHooks = { onNotification() {}, onServerRequest: () => Promise.resolve({}), onCatalogChanged() {}, onStateChanged() {} };
 
   /** Starts one container server through the real upstream layer and returns why it failed, or "started". */
   async function startOutcome(serverYaml: string): Promise<string> {
     const config = configFrom(`dataDir: ${dataDir}\ncontainer: { allowedRoots: [${allowed}] }\nservers:\n${serverYaml}`);
     const plan = await planContainers(config);
-    const backend = createBackend(plan.servers[0]!, hooks, { configDir: config.configDir, backoff: { baseMs: 60_000 }, ...(plan.context ? { containers: plan.context } : {}) });
+    const backend = createBackend(plan.servers[0]!, new RecordingHooks(), { configDir: config.configDir, backoff: { baseMs: 60_000 }, ...(plan.context ? { containers: plan.context } : {}) });
     try {
       await backend.start();
       return "started";
@@ -227,4 +226,29 @@ describe("containers that must not start", () => {
     );
     expect(existsSync("/etc/gatehouse-created")).toBe(false);
   });
+});
+
+describe("reloading a container server", () => {
+  it("replaces its container with one that has the new settings, and removes the old one", async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), "gh-reload-"));
+    const owner = ownerId(dataDir);
+    const yaml = (memory: string) =>
+      `dataDir: ${dataDir}\nservers:\n  - { name: clock, transport: container, image: ${SHIPPED_IMAGES.clock}, pull: never, resources: { memory: ${memory} } }\n`;
+    const running = await startGateway(configFrom(yaml("128m")));
+    const client = await connectClient(running.url);
+    try {
+      const [before] = await containersOf(owner, "clock");
+      expect((await inspectContainer(before!)).HostConfig.Memory).toBe(128 * 1024 * 1024);
+      expect(await running.gateway.reload(configFrom(yaml("192m")))).toEqual({ ok: true, changed: ["clock"] });
+      const after = await containersOf(owner, "clock");
+      expect(after).toHaveLength(1);
+      expect(after[0]).not.toBe(before);
+      expect((await inspectContainer(after[0]!)).HostConfig.Memory).toBe(192 * 1024 * 1024);
+      expect((await client.callTool({ name: "now", arguments: {} })).isError).not.toBe(true);
+    } finally {
+      await client.close();
+      await running.close();
+    }
+    expect(await containersOf(owner)).toEqual([]);
+  }, 60_000);
 });
