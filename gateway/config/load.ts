@@ -16,6 +16,7 @@ import type { ZodError } from "zod";
 import { configSchema } from "./schema.ts";
 import type { ContainerServerConfig, GatewayConfig, HttpServerConfig, StdioServerConfig } from "./schema.ts";
 import { formatPath, interpolateTree } from "./interpolate.ts";
+import { isInside } from "../system.ts";
 import type { ConfigPath } from "./interpolate.ts";
 
 /** A stdio server after loading: `cwd` is always set, and absolute. */
@@ -203,10 +204,7 @@ function gatewayStateIn(config: ResolvedConfig, volume: string): string | undefi
   return undefined;
 }
 
-function isInside(child: string, root: string): boolean {
-  const relative = path.relative(root, child);
-  return relative === "" || (relative !== ".." && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative));
-}
+
 
 /** Parses, interpolates and validates config text. Never throws for bad input. */
 export function parseConfigText(text: string, options: ParseOptions): ConfigResult {

@@ -87,6 +87,8 @@ export class StdioTransport implements UpstreamTransport {
   private exited: Promise<void> = Promise.resolve();
   /** The last thing the program said on stderr: the best explanation when it exits before answering. */
   lastStderrLine: string | undefined;
+  /** Set once the program has exited with a code (not by a signal). */
+  exitCode: number | undefined;
 
   constructor(launch: ProcessLaunch, log: Logger) {
     this.launch = launch;
@@ -124,6 +126,7 @@ export class StdioTransport implements UpstreamTransport {
       child.once("close", (code, signal) => {
         liveGroups.delete(child);
         stderrLines.flush();
+        if (code !== null) this.exitCode = code;
         resolveExit();
         this.finish(signal !== null ? { summary: `exited (signal ${signal})`, cause: `signal ${signal}` } : { summary: `exited (code ${code})`, cause: `exit code ${code}` });
       });

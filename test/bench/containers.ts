@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseConfigText } from "../../gateway/config/index.ts";
-import { createBackend, planContainers, type Backend, type BackendHooks } from "../../gateway/upstream/index.ts";
+import { createBackend, planContainers, type Backend } from "../../gateway/upstream/index.ts";
+import { RecordingHooks } from "../../gateway/upstream/testing.ts";
 import { configureLogging } from "../../gateway/log.ts";
 
 export interface ContainerRow {
@@ -27,7 +28,6 @@ const fmt = (n: number, digits = 0): string => n.toLocaleString("en-US", { maxim
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 const percentile = (values: number[], p: number): number => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))] ?? NaN;
 
-const hooks: BackendHooks = { onNotification() {}, onServerRequest: () => Promise.resolve({}), onCatalogChanged() {}, onStateChanged() {} };
 
 async function backends(): Promise<{ stdio: () => Backend; container: () => Backend }> {
   const dataDir = mkdtempSync(join(tmpdir(), "gatehouse-bench-containers-"));
@@ -42,7 +42,7 @@ servers:
   if (plan.context?.runtime === undefined) throw new Error("no podman or docker: `npm run setup` installs podman");
   const [stdioConfig, containerConfig] = plan.servers;
   const options = { configDir: ROOT, containers: plan.context };
-  return { stdio: () => createBackend(stdioConfig!, hooks, options), container: () => createBackend(containerConfig!, hooks, options) };
+  return { stdio: () => createBackend(stdioConfig!, new RecordingHooks(), options), container: () => createBackend(containerConfig!, new RecordingHooks(), options) };
 }
 
 async function coldStartMs(make: () => Backend): Promise<number> {

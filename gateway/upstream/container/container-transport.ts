@@ -56,7 +56,7 @@ export class ContainerTransport implements UpstreamTransport {
   private starting: Promise<void> | undefined;
   private closing = false;
   /** The current container's name, once started. */
-  name: string | undefined;
+  private name: string | undefined;
 
   constructor(server: ResolvedContainerServerConfig, context: ContainerContext, log: Logger) {
     this.server = server;
@@ -131,8 +131,8 @@ export class ContainerTransport implements UpstreamTransport {
 
   /** The engine's last stderr line says why a container never came up ("image not known", "rlimit"). */
   private explain(closed: TransportClosed, engineCli: StdioTransport): TransportClosed {
-    const code = /exit code (\d+)/.exec(closed.cause)?.[1];
-    if (code === undefined || !ENGINE_EXIT_CODES.has(Number(code)) || engineCli.lastStderrLine === undefined) return closed;
+    const code = engineCli.exitCode;
+    if (code === undefined || !ENGINE_EXIT_CODES.has(code) || engineCli.lastStderrLine === undefined) return closed;
     const why = engineCli.lastStderrLine;
     return { summary: `${closed.summary}: ${why}`, cause: `${closed.cause}: ${why}` };
   }

@@ -47,8 +47,8 @@ export async function planContainers(config: ResolvedConfig, pathEnv = process.e
 
 type Fallback = NonNullable<ResolvedContainerServerConfig["fallback"]>;
 
+/** Every setting but the container's own carries over (name, alias, tools, timeouts, identity, ...). */
 function asProcess(server: ResolvedContainerServerConfig, fallback: Fallback): ResolvedStdioServerConfig {
-  const { name, alias, tools, timeoutMs, identity, roots, required } = server;
-  const common = { name, timeoutMs, identity, roots, required, ...(alias === undefined ? {} : { alias }), ...(tools === undefined ? {} : { tools }) };
+  const { transport, image, pull, digest, args, env, volumes, network, user, resources, scope, maxInstances, idleTimeoutMs, healthCheck, fallback: _, ...common } = server;
   return { ...common, transport: "stdio", command: fallback.command, args: fallback.args, env: fallback.env, cwd: fallback.cwd };
 }

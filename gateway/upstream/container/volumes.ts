@@ -5,6 +5,7 @@
 import { chown, mkdir, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import type { ResolvedContainerServerConfig } from "../../config/index.ts";
+import { isInside } from "../../system.ts";
 
 export interface CheckedVolume {
   /** Real path, symlinks resolved, inside an allowed root. */
@@ -14,11 +15,6 @@ export interface CheckedVolume {
 }
 
 export class VolumeRefused extends Error {}
-
-function inside(child: string, root: string): boolean {
-  const relative = path.relative(root, child);
-  return relative === "" || (relative !== ".." && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative));
-}
 
 /** The real path of the deepest part of `target` that exists (so that a symlinked parent is seen before mkdir). */
 async function realAncestor(target: string): Promise<string> {
@@ -42,7 +38,7 @@ async function realAncestor(target: string): Promise<string> {
 export async function prepareVolumes(server: ResolvedContainerServerConfig, allowedRoots: string[]): Promise<CheckedVolume[]> {
   const roots = await Promise.all(allowedRoots.map((root) => realAncestor(path.resolve(root))));
   const check = (real: string, configured: string) => {
-    if (!roots.some((root) => inside(real, root))) throw new VolumeRefused(`volume ${configured} resolves to ${real}, outside container.allowedRoots`);
+    if (!roots.some((root) => isInside(real, root))) throw new VolumeRefused(`volume ${configured} resolves to ${real}, outside container.allowedRoots`);
   };
   const checked: CheckedVolume[] = [];
   for (const volume of server.volumes) {
