@@ -2,6 +2,7 @@
  * The composition root: config → backends → routing table → pipeline → HTTP. Owns the lifecycle (start, reload,
  * drain) and nothing else; every decision about a message lives in its stage.
  */
+import { randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { Hono } from "hono";
 import type { ResolvedConfig, ResolvedServerConfig } from "./config/index.ts";
@@ -9,7 +10,8 @@ import type { CatalogKind } from "./protocol/index.ts";
 import type { AgentIdentity } from "./identity/index.ts";
 import { LIST_CHANGED_BY_KIND } from "./protocol/index.ts";
 import { buildRoutingTable, type RoutingTable } from "./routing/index.ts";
-import { MemorySessionStore } from "./session/index.ts";
+import { SessionDirectory } from "./session/index.ts";
+import { MemoryState, RedisState, type SharedState } from "./state/index.ts";
 import { Dispatcher, createBackendHooks, GATEWAY_INFO } from "./pipeline/index.ts";
 import {
   createBackend,
@@ -49,7 +51,13 @@ export interface GatewayOptions {
 }
 
 export class Gateway {
-  readonly sessions: MemorySessionStore;
+  readonly sessions: SessionDirectory;
+  readonly state: SharedState;
+  /**
+   * Set by `serve`: another replica reloaded its config, so this one re-reads its own file (the same ConfigMap
+   * in Kubernetes). Without it, a peer's config reload is only logged.
+   */
+  onPeerConfigReload: (() => void) | undefined;
   readonly dispatcher: Dispatcher;
   private config: ResolvedConfig;
   private backends = new Map<string, Backend>();
@@ -68,25 +76,30 @@ export class Gateway {
     this.config = config;
     this.identity = identity;
     this.startupTimeoutMs = options.startupTimeoutMs ?? 20_000;
-    this.sessions = new MemorySessionStore({
+    this.state = createState(config);
+    this.sessions = new SessionDirectory({
+      state: this.state,
       idleTimeoutMs: config.http.sessionIdleTimeoutMs,
       onRemove: (session) => {
         this.dispatcher.sessionEnded(session);
         for (const backend of this.backends.values()) backend.releaseSession?.(session.id);
       },
+      onCancel: (sessionId, requestId, reason) => this.dispatcher.cancelRelayed(sessionId, requestId, reason),
+      onPeerReload: (what, revision) => this.peerReloaded(what, revision),
     });
     this.dispatcher = new Dispatcher({
       backends: () => this.backends,
       table: () => this.table,
       sessions: this.sessions,
       pageSize: () => this.config.http.pageSize,
+      rateLimits: () => ({ limiter: this.state.limiter, settings: this.config.rateLimits }),
       assertionFor: (server, agent) => this.assertionFor(server, agent),
       policy: () => this.policy?.gate,
       audit: () => this.audit?.log,
       auditSettings: () => ({ replica: this.config.audit.replica, arguments: this.config.audit.arguments }),
     });
     this.hooks = createBackendHooks({
-      sessions: this.sessions,
+      sessions: this.sessions.local,
       inflight: this.dispatcher.inflight,
       subscriptions: this.dispatcher.subscriptions,
       onCatalogChanged: (server, kinds) => this.catalogChanged(server, kinds),
@@ -107,12 +120,16 @@ export class Gateway {
       throw new GatewayConfigError(["audit.sinks.stdout: stdout carries the MCP protocol under `serve --stdio`; use the file log or the Redis sink"]);
     }
     const gateway = new Gateway(config, options, identity);
+    if (!(await gateway.state.ready(STATE_READY_WAIT_MS))) {
+      // Not fatal: sessions are refused with 503 until Redis answers, and ioredis keeps trying.
+      log.warn({ reason: gateway.state.unavailable() }, "shared state is not reachable yet; serving what needs none");
+    }
     try {
       gateway.audit = await startAudit(config, identity.key);
     } catch (error) {
       throw new GatewayConfigError([`audit: ${(error as Error).message}`]);
     }
-    gateway.policy = await startPolicy(config);
+    gateway.policy = await gateway.startPolicy(config);
     gateway.containers = containers;
     await removeOrphanContainers(containers);
     for (const server of config.servers) gateway.backends.set(server.name, gateway.newBackend(server));
@@ -197,13 +214,18 @@ export class Gateway {
    * Applies a new config: only servers whose settings changed are restarted. If the new set of names collides,
    * everything stays as it was and the errors are returned.
    */
-  reload(loaded: ResolvedConfig): Promise<{ ok: true; changed: string[] } | { ok: false; errors: string[] }> {
+  reload(loaded: ResolvedConfig, options: { fromPeer?: boolean } = {}): Promise<{ ok: true; changed: string[] } | { ok: false; errors: string[] }> {
     // One reload at a time (a file change and a SIGHUP can race), and none once shutdown has begun.
     const run = this.reloading.then(async () => {
       if (!this.accepting) return { ok: false as const, errors: ["the gateway is shutting down"] };
       const { config, containers } = await withContainerPlan(loaded);
       if (containers !== undefined) this.containers = containers;
-      return this.applyReload(config);
+      const before = this.config;
+      const result = await this.applyReload(config);
+      // The replica an operator reloaded tells the others; a reload a peer caused is not announced again, nor
+      // one that changed nothing (every replica's file watcher fires when a shared ConfigMap changes).
+      if (result.ok && options.fromPeer !== true && !isDeepStrictEqual(before, this.config)) this.sessions.announceReload("config");
+      return result;
     });
     this.reloading = run.then(
       () => undefined,
@@ -248,7 +270,7 @@ export class Gateway {
     await this.stopBackends(removed);
     if (!isDeepStrictEqual(previousConfig.policy, next.policy)) {
       const replaced = this.policy;
-      this.policy = await startPolicy(next);
+      this.policy = await this.startPolicy(next);
       replaced?.runtime.stop();
     }
     this.broadcastListChanged(ALL_KINDS);
@@ -266,6 +288,7 @@ export class Gateway {
     this.sessions.close();
     this.policy?.runtime.stop();
     await this.stopBackends([...this.backends.values()]);
+    await this.state.close();
     // Last: every answer that left is recorded, and the final checkpoint covers them all.
     await this.audit?.log.close();
     return { drained };
@@ -335,11 +358,38 @@ export class Gateway {
     if (state === "ready" && backend !== undefined) this.dispatcher.resubscribe(server, backend);
   }
 
+  private startPolicy(config: ResolvedConfig): Promise<GatewayPolicy | undefined> {
+    return startPolicy(config, { onLoaded: (revision) => this.sessions.announceReload("policy", revision) });
+  }
+
+  /** Another replica reloaded. Config: re-read our own file (serve's hook). Policy: fetch now, not at the next poll. */
+  private peerReloaded(what: "config" | "policy", revision: string | undefined): void {
+    if (what === "config") {
+      log.info("another replica reloaded its config; reloading ours");
+      this.onPeerConfigReload?.();
+      return;
+    }
+    const runtime = this.policy?.runtime;
+    if (runtime === undefined || (revision !== undefined && runtime.engine.revision === revision)) return;
+    log.info({ revision }, "another replica loaded a new policy; reloading ours");
+    runtime.reloadNow().catch((error: unknown) => log.warn({ err: (error as Error).message }, "policy reload after a peer's failed"));
+  }
+
   private broadcastListChanged(kinds: CatalogKind[]): void {
-    for (const session of this.sessions.values()) {
+    for (const session of this.sessions.local.values()) {
       for (const kind of kinds) session.sendStandalone({ jsonrpc: "2.0", method: LIST_CHANGED_BY_KIND[kind] });
     }
   }
+}
+
+const STATE_READY_WAIT_MS = 3_000;
+
+/** The replica id is unique per process: a restarted pod must not receive what was meant for its predecessor. */
+function createState(config: ResolvedConfig): SharedState {
+  const replicaId = `${config.audit.replica}-${randomBytes(4).toString("hex")}`;
+  const { state } = config;
+  if (state.store === "redis" && state.redis !== undefined) return new RedisState({ url: state.redis.url, keyPrefix: state.redis.keyPrefix, replicaId });
+  return new MemoryState(replicaId);
 }
 
 /** Container servers that cannot run as containers here become their fallback process (with a warning). */

@@ -31,13 +31,13 @@ export function resolvePolicyPaths(settings: PolicySettings, configDir: string):
  * Starts the runtime. A bundle that cannot be loaded is logged, and the engine then denies everything (fail
  * closed) until a good bundle arrives through the reloader.
  */
-export async function startPolicy(config: ResolvedConfig): Promise<GatewayPolicy | undefined> {
+export async function startPolicy(config: ResolvedConfig, options: { onLoaded?: (revision: string | undefined) => void } = {}): Promise<GatewayPolicy | undefined> {
   if (config.policy === undefined) {
     log.warn("no policy configured: every authenticated agent may call every tool");
     return undefined;
   }
   const settings = resolvePolicyPaths(config.policy, config.configDir);
-  const runtime = createPolicyRuntime(settings);
+  const runtime = createPolicyRuntime(settings, options.onLoaded === undefined ? {} : { onLoaded: options.onLoaded });
   const started = await runtime.start();
   if (started.live.status === "rejected") {
     log.error({ bundle: settings.bundle, err: started.live.error }, "policy bundle could not be loaded: every request is denied until a good one arrives");

@@ -152,7 +152,7 @@ describe("list_changed", () => {
       changed++;
     });
     // The SDK client opens its GET stream after initialize; give it a moment to attach.
-    await waitFor(() => [...gw.gateway.sessions.values()].some((s) => s.clientInfo?.name === "watcher" && s.hasStandaloneChannel) || undefined);
+    await waitFor(() => [...gw.gateway.sessions.local.values()].some((s) => s.clientInfo?.name === "watcher" && s.hasStandaloneChannel) || undefined);
     await c.callTool({ name: "flaky__add-tool", arguments: { name: "fresh" } });
     await waitFor(() => changed > 0 || undefined, 10_000, "tools/list_changed");
     const names = (await c.listTools()).tools.map((t) => t.name);

@@ -80,7 +80,7 @@ describe("resources from servers that share a scheme", () => {
     const strayUpdates: string[] = [];
     subscriber.setNotificationHandler(ResourceUpdatedNotificationSchema, async (n) => void updates.push(n.params.uri));
     bystander.setNotificationHandler(ResourceUpdatedNotificationSchema, async (n) => void strayUpdates.push(n.params.uri));
-    await waitFor(() => [...gw.gateway.sessions.values()].filter((s) => s.hasStandaloneChannel).length >= 2 || undefined);
+    await waitFor(() => [...gw.gateway.sessions.local.values()].filter((s) => s.hasStandaloneChannel).length >= 2 || undefined);
     await subscriber.subscribeResource({ uri: "gatehouse://notes-b/notes://note/shared" });
     await bystander.callTool({ name: "notes-b__write_note", arguments: { id: "shared", text: "beta edited" } });
     await waitFor(() => (updates.length > 0 ? true : undefined), 10_000, "resources/updated");
@@ -100,7 +100,7 @@ describe("log messages and roots", () => {
     }
     await picky.setLoggingLevel("error");
     await snoop.setLoggingLevel("debug");
-    await waitFor(() => [...gw.gateway.sessions.values()].filter((s) => s.hasStandaloneChannel).length >= 3 || undefined);
+    await waitFor(() => [...gw.gateway.sessions.local.values()].filter((s) => s.hasStandaloneChannel).length >= 3 || undefined);
     // The Streamable HTTP backend sends an info-level log about each call on that call's response stream.
     await caller.callTool({ name: "scripted__sse-echo", arguments: { text: "first" } });
     await picky.callTool({ name: "scripted__sse-echo", arguments: { text: "second" } });

@@ -10,7 +10,7 @@ import { serveStdio } from "./stdio-server.ts";
 import { ANONYMOUS, isLoopbackHostname } from "../http/index.ts";
 import { AuthError, type AgentIdentity } from "../identity/index.ts";
 
-export const SERVE_USAGE = `Usage: gatehouse serve [--config FILE] [--host HOST] [--port PORT] [--stdio] [--insecure-no-auth]
+export const SERVE_USAGE = `Usage: gatehouse serve [--config FILE] [--host HOST] [--port PORT] [--stdio] [--no-watch] [--insecure-no-auth]
 
 Starts the gateway. Without --config it runs the embedded default config
 (bundled example servers, in-memory state, a dev token issuer) on 127.0.0.1:8080.
@@ -19,6 +19,7 @@ from the dev issuer.
 
 Options:
   --config FILE        the gateway config (YAML); reloaded on SIGHUP and when the file changes
+  --no-watch           reload only on SIGHUP (or when another replica sharing Redis reloads)
   --host HOST          overrides listen.host
   --port PORT          overrides listen.port (0 picks a free port)
   --stdio              speak MCP over stdin/stdout instead of HTTP (logs go to stderr);
@@ -42,6 +43,7 @@ export async function serve(argv: string[]): Promise<number> {
         host: { type: "string" },
         port: { type: "string" },
         stdio: { type: "boolean", default: false },
+        "no-watch": { type: "boolean", default: false },
         "insecure-no-auth": { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -92,15 +94,16 @@ export async function serve(argv: string[]): Promise<number> {
     throw error;
   }
 
-  const reload = async (): Promise<void> => {
+  const reload = async (fromPeer = false): Promise<void> => {
     const next = await loadConfig(args.config);
     if (!next.ok) {
       log.error({ errors: next.errors }, "reload rejected: config is invalid; the previous config keeps serving");
       return;
     }
-    await gateway.reload(withOverrides(next.config, args.host, port));
+    await gateway.reload(withOverrides(next.config, args.host, port), { fromPeer });
   };
-  const watcher = args.config === undefined ? undefined : watchFile(args.config, reload);
+  gateway.onPeerConfigReload = () => void reload(true);
+  const watcher = args.config === undefined || args["no-watch"] ? undefined : watchFile(args.config, () => reload());
   process.on("SIGHUP", () => void reload());
 
   if (args.stdio) {

@@ -48,7 +48,7 @@ export function serveStdio(gateway: Gateway, input: NodeJS.ReadableStream, outpu
         session = started;
         if (started !== undefined) {
           started.attachStandalone({ send: write, close: () => {} });
-          gateway.sessions.add(started);
+          gateway.sessions.local.add(started);
         }
         write(response);
       });

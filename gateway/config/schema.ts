@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { containerServer, containerSettings } from "./schema-container.ts";
 import { serverCommon, serverName, stringMap } from "./schema-common.ts";
+import { rateLimitSettings, stateSettings } from "./schema-state.ts";
 
 const algorithms = z.array(z.enum(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"], {
   error: "must be a JWS algorithm such as RS256 or ES256 (never none)",
@@ -250,6 +251,10 @@ export const configSchema = z
     servers: z.array(serverSchema).default([]),
     /** How `transport: container` servers run. */
     container: containerSettings,
+    /** What replicas share: in memory (one replica) or in Redis. */
+    state: stateSettings,
+    /** Token buckets per agent and per agent+tool; policy obligations may add their own. */
+    rateLimits: rateLimitSettings,
   })
   .superRefine((config, ctx) => {
     const seen = new Map<string, number>();
@@ -275,6 +280,7 @@ export type ServerConfig = z.infer<typeof serverSchema>;
 export type StdioServerConfig = z.infer<typeof stdioServer>;
 export type HttpServerConfig = z.infer<typeof httpServer>;
 export type { ContainerServerConfig, ContainerSettings } from "./schema-container.ts";
+export type { RateLimitSettings, StateSettings } from "./schema-state.ts";
 export type NamingConfig = GatewayConfig["naming"];
 export type IdentitySettings = z.infer<typeof identitySchema>;
 export type PolicySettings = z.infer<typeof policySchema>;

@@ -18,7 +18,8 @@ import {
   type JsonRpcResponse,
   type ProtocolVersion,
 } from "../protocol/index.ts";
-import type { ClientSession, SessionStore } from "../session/index.ts";
+import type { ClientSession, SessionDirectory } from "../session/index.ts";
+import { StateUnavailableError } from "../state/index.ts";
 import { auditUnavailable, type Dispatcher, type RelatedStream, type RequestContext } from "../pipeline/index.ts";
 import type { Backend } from "../upstream/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
@@ -28,7 +29,7 @@ import { acceptsJson, acceptsSse, checkOrigin, checkPostHeaders, checkProtocolVe
 
 export interface McpEndpointDeps {
   dispatcher: Dispatcher;
-  sessions: SessionStore;
+  sessions: SessionDirectory;
   backends: () => ReadonlyMap<string, Backend>;
   settings: () => { maxBodyBytes: number; allowedOrigins: readonly string[] };
   /** Whether the gateway listens on a loopback address (then the Host header must be a loopback name). */
@@ -41,6 +42,10 @@ export interface McpEndpointDeps {
 const SESSION_HEADER = "mcp-session-id";
 const JSON_HEADERS = { "content-type": "application/json" } as const;
 const KEEPALIVE_MS = 15_000;
+
+function stateUnavailable(detail: string): Refusal {
+  return { status: 503, code: ErrorCode.StateUnavailable, message: `Service Unavailable: ${detail}; retry shortly` };
+}
 
 /** A whole answer as a one-event SSE stream, for clients whose Accept excludes JSON. */
 function sseResponse(message: JsonRpcMessage, headers: Record<string, string> = {}): Response {
@@ -92,8 +97,14 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     if (id === undefined || id === "") {
       return { response: await refuse(c, identity, { status: 400, code: ErrorCode.InvalidRequest, message: "Bad Request: Mcp-Session-Id header is required" }, { method }) };
     }
-    const session = deps.sessions.get(id);
-    if (session === undefined || session.isClosed || !session.admits(identity)) {
+    let session: ClientSession | undefined;
+    try {
+      session = await deps.sessions.resolve(id, identity);
+    } catch (error) {
+      if (!(error instanceof StateUnavailableError)) throw error;
+      return { response: await refuse(c, identity, stateUnavailable(`this replica does not hold session ${id}, and ${error.message}`), { method }) };
+    }
+    if (session === undefined) {
       return { response: await refuse(c, identity, { status: 404, code: ErrorCode.InvalidRequest, message: "Session not found: it ended or never existed; initialize a new one" }, { method }) };
     }
     return { session };
@@ -147,10 +158,20 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
       return refuse(c, identity, { status: 400, code: ErrorCode.InvalidRequest, message: "Bad Request: initialize must not carry an Mcp-Session-Id" }, { id: request.id, method: Method.Initialize, bytesIn: context.bytesIn });
     }
     if (!deps.accepting()) return refuse(c, identity, { status: 503, code: ErrorCode.ShuttingDown, message: "gateway is shutting down" }, { id: request.id, method: Method.Initialize, bytesIn: context.bytesIn });
+    const down = deps.sessions.unavailable();
+    if (down !== undefined) {
+      return refuse(c, identity, stateUnavailable(`a new session cannot be shared with the other replicas: ${down}`), { id: request.id, method: Method.Initialize, bytesIn: context.bytesIn });
+    }
     const { session, response } = await deps.dispatcher.initialize(request, identity, context);
     const sessionHeader: Record<string, string> = {};
     if (session !== undefined) {
-      deps.sessions.add(session);
+      try {
+        await deps.sessions.create(session);
+      } catch (error) {
+        if (!(error instanceof StateUnavailableError)) throw error;
+        session.close();
+        return refuse(c, identity, stateUnavailable(`the new session could not be shared with the other replicas: ${error.message}`), { id: request.id, method: Method.Initialize, session });
+      }
       sessionHeader["mcp-session-id"] = session.id;
     }
     if (!acceptsJson(c.req.header("accept"))) return sseResponse(response, sessionHeader);
@@ -186,7 +207,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
   /** 2025-03-26 allowed batches; later revisions removed them, so they get a precise -32600. */
   async function postBatch(c: Context, identity: AgentIdentity, batch: unknown[], headerVersion: ProtocolVersion): Promise<Response> {
     const id = c.req.header(SESSION_HEADER);
-    const known = id === undefined ? undefined : deps.sessions.get(id);
+    const known = id === undefined ? undefined : deps.sessions.local.get(id);
     const version = known !== undefined && known.admits(identity) ? known.protocolVersion : headerVersion;
     if (!allowsBatches(version)) {
       return refuse(c, identity, { status: 400, code: ErrorCode.InvalidRequest, message: `Invalid Request: JSON-RPC batches are not supported in protocol version ${version}` });
@@ -240,11 +261,17 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     const found = await lookupSession(c, auth.identity);
     if ("response" in found) return found.response;
     const { session } = found;
-    const channel: SseChannel = new SseChannel({ keepaliveMs: KEEPALIVE_MS, onClose: () => session.detachStandalone(channel) });
+    const channel: SseChannel = new SseChannel({
+      keepaliveMs: KEEPALIVE_MS,
+      onClose: () => {
+        if (session.detachStandalone(channel)) deps.sessions.streamClosed(session);
+      },
+    });
     if (!session.attachStandalone(channel)) {
       channel.close();
       return refuse(c, auth.identity, { status: 409, code: ErrorCode.InvalidRequest, message: "Conflict: this session already has an open GET stream" }, { session });
     }
+    deps.sessions.streamOpened(session);
     session.touch();
     return new Response(channel.body, { status: 200, headers: SSE_HEADERS });
   }
@@ -256,7 +283,12 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     if ("response" in auth) return auth.response;
     const found = await lookupSession(c, auth.identity);
     if ("response" in found) return found.response;
-    deps.sessions.remove(found.session.id);
+    try {
+      await deps.sessions.end(found.session);
+    } catch (error) {
+      if (!(error instanceof StateUnavailableError)) throw error;
+      return refuse(c, auth.identity, stateUnavailable(`the session ended on this replica, but not in shared state (${error.message}); repeat the DELETE`), { session: found.session });
+    }
     return new Response(null, { status: 200 });
   }
 

@@ -15,13 +15,16 @@ import {
   failure,
   success,
   type JsonObject,
+  type JsonRpcId,
   type JsonRpcNotification,
   type JsonRpcRequest,
   type JsonRpcResponse,
   type LogLevel,
 } from "../protocol/index.ts";
 import { paginate, type RoutingTable } from "../routing/index.ts";
-import type { ClientSession, SessionStore } from "../session/index.ts";
+import type { ClientSession, SessionDirectory } from "../session/index.ts";
+import type { RateLimiter } from "../state/index.ts";
+import type { RateLimitSettings } from "../config/schema.ts";
 import type { Backend } from "../upstream/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
 import type { AuditLog, EntrySettings } from "../audit/index.ts";
@@ -30,6 +33,7 @@ import { PolicyStage, type PolicyGate } from "./policy-stage.ts";
 import { InflightCalls, type RelatedStream } from "./inflight.ts";
 import { ResourceSubscriptions } from "./subscriptions.ts";
 import { AuditStage, auditUnavailable, type CallTrace, type RequestContext } from "./audit-stage.ts";
+import { RateLimitStage } from "./rate-limit-stage.ts";
 import { startSession } from "./initialize.ts";
 import { logger } from "../log.ts";
 
@@ -38,8 +42,10 @@ const log = logger("dispatcher");
 export interface DispatcherDeps {
   backends: () => ReadonlyMap<string, Backend>;
   table: () => RoutingTable;
-  sessions: SessionStore;
+  sessions: SessionDirectory;
   pageSize: () => number;
+  /** The bucket store (shared state) and the configured limits. */
+  rateLimits: () => { limiter: RateLimiter; settings: RateLimitSettings };
   /** A gateway-signed assertion for servers configured with `identity: assertion`; undefined for the rest. */
   assertionFor?: (server: string, agent: AgentIdentity) => Promise<string> | undefined;
   /** The policy stage; undefined when no policy is configured. */
@@ -57,6 +63,7 @@ export class Dispatcher {
   readonly subscriptions = new ResourceSubscriptions();
   private readonly validators = new ArgumentValidators();
   private readonly policy: PolicyStage;
+  private readonly rateLimits: RateLimitStage;
   readonly audit: AuditStage;
   private readonly deps: DispatcherDeps;
   private readonly handlers: ReadonlyMap<string, Handler>;
@@ -66,6 +73,7 @@ export class Dispatcher {
     this.deps = deps;
     this.policy = new PolicyStage(() => deps.policy?.(), deps.table, () => deps.auditSettings().replica);
     this.audit = new AuditStage(() => deps.audit?.(), deps.auditSettings);
+    this.rateLimits = new RateLimitStage(() => deps.rateLimits().limiter, () => deps.rateLimits().settings);
     this.handlers = new Map<string, Handler>([
       [Method.Ping, async () => ({})],
       [Method.ToolsList, async (s, r) => this.list(r, "tools", this.policy.visible(s, "tools", this.deps.table().tools))],
@@ -125,7 +133,7 @@ export class Dispatcher {
       response = auditUnavailable(request.id);
     } else {
       try {
-        started = startSession(request.params, identity, this.deps.backends().values());
+        started = startSession(request.params, identity, this.deps.backends().values(), this.deps.sessions.replicaId);
         response = success(request.id, started.result);
       } catch (error) {
         response = failure(request.id, JsonRpcError.from(error).toJSON());
@@ -147,7 +155,9 @@ export class Dispatcher {
       const requestId = message.params?.requestId;
       if (typeof requestId === "string" || typeof requestId === "number") {
         const reason = typeof message.params?.reason === "string" ? message.params.reason : "cancelled by the client";
-        this.inflight.find(session.id, requestId)?.controller.abort(reason);
+        const call = this.inflight.find(session.id, requestId);
+        if (call !== undefined) call.controller.abort(reason);
+        else this.deps.sessions.relayCancel(session, requestId, reason);
       }
     }
     // roots/list_changed is deliberately not forwarded: backends are shared, and one agent's roots must not
@@ -156,7 +166,12 @@ export class Dispatcher {
 
   handleResponse(session: ClientSession, response: JsonRpcResponse): void {
     session.touch();
-    if (!session.settleClientRequest(response)) log.debug({ session: session.id }, "response to no pending request dropped");
+    if (!this.deps.sessions.routeClientResponse(session, response)) log.debug({ session: session.id }, "response to no pending request dropped");
+  }
+
+  /** A cancellation another replica relayed: the call may be running here. */
+  cancelRelayed(sessionId: string, requestId: JsonRpcId, reason: string): void {
+    this.inflight.find(sessionId, requestId)?.controller.abort(reason);
   }
 
   /** The session ended (DELETE, idle reap, shutdown): cancel its calls, drop its subscriptions. */
@@ -288,8 +303,9 @@ export class Dispatcher {
       throw new JsonRpcError(ErrorCode.InvalidParams, `level must be one of: ${LOG_LEVELS.join(", ")}`);
     }
     session.logLevel = level as LogLevel;
+    this.deps.sessions.logLevelChanged(session, level as LogLevel);
     let mostVerbose = LOG_LEVELS.length - 1;
-    for (const s of this.deps.sessions.values()) if (s.logLevel) mostVerbose = Math.min(mostVerbose, LOG_LEVELS.indexOf(s.logLevel));
+    for (const s of this.deps.sessions.local.values()) if (s.logLevel) mostVerbose = Math.min(mostVerbose, LOG_LEVELS.indexOf(s.logLevel));
     const backendLevel = LOG_LEVELS[mostVerbose];
     await Promise.allSettled(
       [...this.deps.backends().values()]
@@ -334,6 +350,8 @@ export class Dispatcher {
     if (this.inflight.find(session.id, request.id) !== undefined) {
       throw new JsonRpcError(ErrorCode.InvalidRequest, `request id ${JSON.stringify(request.id)} is already in use by a call in flight`);
     }
+    const limited = this.rateLimits.admit(session, trace, { method, server, tool: method === Method.ToolsCall ? (params.name as string) : undefined });
+    if (limited !== undefined) await limited;
     const call = this.inflight.begin(session, server, request.id, stream, meta?.progressToken);
     const upstreamParams =
       call.upstreamProgressToken === undefined ? params : { ...params, _meta: { ...meta, progressToken: call.upstreamProgressToken } };

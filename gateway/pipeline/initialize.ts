@@ -60,6 +60,7 @@ export function startSession(
   params: JsonObject | undefined,
   identity: AgentIdentity,
   backends: Iterable<Backend>,
+  replicaId?: string,
 ): { session: ClientSession; result: JsonObject } {
   const capabilities = params?.capabilities;
   if (params === undefined || typeof params.protocolVersion !== "string" || typeof capabilities !== "object" || capabilities === null || Array.isArray(capabilities)) {
@@ -71,6 +72,7 @@ export function startSession(
     identity,
     clientInfo: params.clientInfo as Implementation | undefined,
     clientCapabilities: capabilities as ClientCapabilities,
+    ...(replicaId === undefined ? {} : { replicaId }),
   });
   return { session, result };
 }

@@ -33,6 +33,8 @@ export interface ReloaderOptions extends PrepareOptions {
   maxBytes?: number;
   /** For log lines and stats consumers: "live" or "shadow". */
   role?: string;
+  /** A bundle replaced the one serving (not the first load): replicas tell each other (state/ bus). */
+  onLoaded?: (revision: string | undefined) => void;
 }
 
 export class PolicyReloader {
@@ -135,6 +137,7 @@ export class PolicyReloader {
         { revision: prepared.revision, previous: previous?.revision, signed: bundle.signature !== undefined, digest: bundle.digest.slice(0, 12) },
         "policy bundle loaded",
       );
+      if (previous !== undefined) this.#options.onLoaded?.(prepared.revision);
       return { status: "loaded", revision: prepared.revision };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);

@@ -13,6 +13,8 @@ export interface RuntimeOptions extends PrepareOptions {
   watchFile?: boolean;
   fetchTimeoutMs?: number;
   maxBytes?: number;
+  /** The live bundle was replaced by a new one. */
+  onLoaded?: (revision: string | undefined) => void;
 }
 
 export interface PolicyStats extends ReloadStats {
@@ -41,8 +43,9 @@ export interface PolicyRuntime {
 export function createPolicyRuntime(config: PolicyConfig, options: RuntimeOptions = {}): PolicyRuntime {
   const shadowEngine = config.shadow === undefined ? undefined : new PolicyEngine({ mode: "enforce", timeBudgetMs: config.timeBudgetMs });
   const engine = new PolicyEngine({ mode: config.mode, timeBudgetMs: config.timeBudgetMs, shadow: shadowEngine });
-  const common = { ...options, verify: config.verify, pollIntervalMs: config.pollIntervalMs };
-  const live = new PolicyReloader({ ...common, engine, source: config.bundle, role: "live" });
+  const { onLoaded, ...shared } = options;
+  const common = { ...shared, verify: config.verify, pollIntervalMs: config.pollIntervalMs };
+  const live = new PolicyReloader({ ...common, engine, source: config.bundle, role: "live", ...(onLoaded === undefined ? {} : { onLoaded }) });
   const shadow =
     shadowEngine === undefined || config.shadow === undefined
       ? undefined

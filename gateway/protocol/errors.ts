@@ -25,8 +25,12 @@ export const ErrorCode = {
   Cancelled: -32011,
   /** The gateway is draining for shutdown and takes no new calls. */
   ShuttingDown: -32012,
+  /** Shared state (Redis) is unreachable and this request needs it; retry shortly. Sent with HTTP 503. */
+  StateUnavailable: -32013,
   /** Policy refused the call (issue: policy). */
   PolicyDenied: -32020,
+  /** A rate limit (config or policy obligation) is exhausted; `data.retryAfterMs` says when to try again. */
+  RateLimited: -32029,
   /** The audit log cannot write, so the request is refused rather than served unrecorded (fail closed). */
   AuditUnavailable: -32030,
 } as const;

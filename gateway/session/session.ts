@@ -40,6 +40,17 @@ export function newSessionId(): string {
   return randomBytes(16).toString("base64url");
 }
 
+/** `gatehouse:<n>:<replica>`: unique per replica, and it says which replica waits for the answer. */
+export function clientRequestId(n: number, replicaId: string): string {
+  return `gatehouse:${n}:${replicaId}`;
+}
+
+/** The replica a client's response belongs to, from the id of the request it answers. */
+export function replicaOfClientRequest(id: JsonRpcId | null): string | undefined {
+  if (typeof id !== "string") return undefined;
+  return /^gatehouse:\d+:(.+)$/.exec(id)?.[1];
+}
+
 export class ClientSession {
   readonly id: string;
   readonly protocolVersion: ProtocolVersion;
@@ -53,7 +64,13 @@ export class ClientSession {
   logLevel: LogLevel | undefined;
   /** Calls in flight: a session busy with a long call is not idle, whatever lastSeenAt says. */
   activeCalls = 0;
+  /** When this replica last renewed the session's shared record (SessionDirectory throttles on it). */
+  sharedTouchedAt = 0;
+  /** Names this replica in the ids of requests it sends the client, so an answer POSTed elsewhere finds its way back. */
+  readonly replicaId: string;
   private standalone: OutboundChannel | undefined;
+  /** The GET stream when another replica holds it: messages go there over the replica bus. */
+  private remote: OutboundChannel | undefined;
   private readonly pending = new Map<JsonRpcId, PendingClientRequest>();
   private nextRequestId = 0;
   private closed = false;
@@ -64,7 +81,9 @@ export class ClientSession {
     identity: AgentIdentity;
     clientInfo?: Implementation | undefined;
     clientCapabilities?: ClientCapabilities | undefined;
+    replicaId?: string;
   }) {
+    this.replicaId = init.replicaId ?? "local";
     this.identity = init.identity;
     this.principal = principalOf(init.identity);
     this.id = init.id ?? newSessionId();
@@ -99,12 +118,33 @@ export class ClientSession {
     return true;
   }
 
-  detachStandalone(channel: OutboundChannel): void {
-    if (this.standalone === channel) this.standalone = undefined;
+  /** True when `channel` was the session's stream (not one already replaced or closed). */
+  detachStandalone(channel: OutboundChannel): boolean {
+    if (this.standalone !== channel) return false;
+    this.standalone = undefined;
+    return true;
   }
 
+  /** On the session's GET stream, wherever it is open: here, or on another replica. */
   sendStandalone(message: JsonRpcMessage): boolean {
+    return (this.standalone ?? this.remote)?.send(message) ?? false;
+  }
+
+  /** On this replica's GET stream only (a message relayed from another replica must not bounce back). */
+  sendLocal(message: JsonRpcMessage): boolean {
     return this.standalone?.send(message) ?? false;
+  }
+
+  /** The stream moved to another replica (or closed there, when undefined). */
+  setRemoteStream(channel: OutboundChannel | undefined): void {
+    this.remote = channel;
+  }
+
+  /** Another replica took the GET stream over: ours ends, so the client holds exactly one. */
+  closeStandalone(): void {
+    const channel = this.standalone;
+    this.standalone = undefined;
+    channel?.close();
   }
 
   /**
@@ -118,7 +158,7 @@ export class ClientSession {
     signal: AbortSignal,
   ): Promise<JsonObject> {
     if (this.closed) return Promise.reject(new JsonRpcError(ErrorCode.BackendClosed, "client session has ended"));
-    const id = `gatehouse-${++this.nextRequestId}`;
+    const id = clientRequestId(++this.nextRequestId, this.replicaId);
     return new Promise<JsonObject>((resolve, reject) => {
       const onAbort = (): void => {
         if (!this.pending.delete(id)) return;
@@ -162,5 +202,6 @@ export class ClientSession {
     this.pending.clear();
     this.standalone?.close();
     this.standalone = undefined;
+    this.remote = undefined;
   }
 }

@@ -4,11 +4,14 @@
  */
 import type { ClientSession } from "./session.ts";
 
+/** ended: DELETE, shutdown, or ended on another replica. idle: reaped here (it may live on elsewhere). */
+export type RemovalReason = "ended" | "idle";
+
 export interface SessionStore {
   get(id: string): ClientSession | undefined;
   add(session: ClientSession): void;
   /** Closes and forgets; returns false when there was no such session. */
-  remove(id: string): boolean;
+  remove(id: string, why?: RemovalReason): boolean;
   values(): IterableIterator<ClientSession>;
   readonly size: number;
 }
@@ -16,9 +19,9 @@ export interface SessionStore {
 export class MemorySessionStore implements SessionStore {
   private readonly sessions = new Map<string, ClientSession>();
   private reaper: NodeJS.Timeout | undefined;
-  private readonly onRemove: (session: ClientSession) => void;
+  private readonly onRemove: (session: ClientSession, why: RemovalReason) => void;
 
-  constructor(options: { idleTimeoutMs: number; onRemove?: (session: ClientSession) => void }) {
+  constructor(options: { idleTimeoutMs: number; onRemove?: (session: ClientSession, why: RemovalReason) => void }) {
     this.onRemove = options.onRemove ?? (() => {});
     const every = Math.max(1_000, Math.min(60_000, Math.floor(options.idleTimeoutMs / 4)));
     this.reaper = setInterval(() => this.reapIdle(options.idleTimeoutMs), every);
@@ -37,12 +40,12 @@ export class MemorySessionStore implements SessionStore {
     this.sessions.set(session.id, session);
   }
 
-  remove(id: string): boolean {
+  remove(id: string, why: RemovalReason = "ended"): boolean {
     const session = this.sessions.get(id);
     if (session === undefined) return false;
     this.sessions.delete(id);
     session.close();
-    this.onRemove(session);
+    this.onRemove(session, why);
     return true;
   }
 
@@ -54,7 +57,7 @@ export class MemorySessionStore implements SessionStore {
     let reaped = 0;
     for (const session of [...this.sessions.values()]) {
       if (!session.hasStandaloneChannel && session.activeCalls === 0 && now - session.lastSeenAt > idleTimeoutMs) {
-        this.remove(session.id);
+        this.remove(session.id, "idle");
         reaped++;
       }
     }
