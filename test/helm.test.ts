@@ -321,7 +321,7 @@ describe("network policies (production)", () => {
 });
 
 describe("Redis", () => {
-  it("production: a bundled StatefulSet with a volume claim, whose Service URL is the audit Redis sink", () => {
+  it("production: a bundled StatefulSet with a volume claim, whose Service URL is the state store and the audit Redis sink", () => {
     const objects = render("production");
     const statefulSet = one(objects, "StatefulSet", `${GATEWAY}-redis`);
     expect(statefulSet.spec.template.spec.containers[0].image).toBe("redis:7.4-alpine");
@@ -359,13 +359,65 @@ describe("Redis", () => {
     const redis = one(objects, "StatefulSet", `${GATEWAY}-redis`).spec.template.spec.containers[0];
     expect(redis.env).toContainEqual({ name: "REDIS_PASSWORD", ...fromSecret });
     expect(redis.args.join(" ")).toContain("--requirepass $(REDIS_PASSWORD)");
-    const { text } = gatewayConfig(objects);
-    expect(text).toContain(`url: redis://:\${REDIS_PASSWORD}@${GATEWAY}-redis.${NAMESPACE}.svc:6379`);
+    const { text, config } = gatewayConfig(objects);
+    const url = `redis://:\${REDIS_PASSWORD}@${GATEWAY}-redis.${NAMESPACE}.svc:6379`;
+    expect((config.audit as K8s).sinks.redis.url).toBe(url);
+    expect(config.state).toEqual({ store: "redis", redis: { url, keyPrefix: "gatehouse:" } });
     const file = tempFile("gatehouse.yaml", text);
     const missing = configCheck(file, { REDIS_PASSWORD: undefined }); // spawn drops undefined variables
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/audit\.sinks\.redis\.url: environment variable REDIS_PASSWORD is not set/);
+    expect(missing.stderr).toMatch(/state\.redis\.url: environment variable REDIS_PASSWORD is not set/);
     expect(configCheck(file, { REDIS_PASSWORD: "s3cret" }).status).toBe(0);
+  });
+});
+
+describe("shared state: state, rateLimits and the Service's session affinity", () => {
+  const bundledUrl = `redis://${GATEWAY}-redis.${NAMESPACE}.svc:6379`;
+
+  it.each([
+    ["minimal", { store: "memory" }],
+    ["production", { store: "redis", redis: { url: bundledUrl, keyPrefix: "gatehouse:" } }],
+    ["external-redis", { store: "redis", redis: { url: "rediss://redis.data.svc.cluster.local:6380", keyPrefix: "gh-agents:" } }],
+  ] as const)("%s: state is %j, on the audit Redis sink's URL", (name, state) => {
+    const { config } = gatewayConfig(render(name));
+    expect(config.state).toEqual(state);
+    expect((config.audit as K8s).sinks.redis?.url).toBe("redis" in state ? state.redis.url : undefined);
+  });
+
+  it.each([
+    ["minimal", { onStoreError: "open" }],
+    ["production", { perAgent: { perMinute: 600, burst: 100 }, perAgentTool: { perMinute: 120 }, onStoreError: "open" }],
+    ["external-redis", { perAgent: { perMinute: 300 }, onStoreError: "closed" }],
+  ] as const)("%s: rateLimits is %j (buckets only when set)", (name, rateLimits) => {
+    expect(gatewayConfig(render(name)).config.rateLimits).toEqual(rateLimits);
+    expect(rateLimits).toMatchObject(values(name).rateLimits ?? {});
+  });
+
+  // [values file, --set, state.store, the Service's sessionAffinity]
+  it.each([
+    ["minimal", [], "memory", "None"], // one replica: nothing to pin
+    ["minimal", ["replicaCount=2"], "memory", "ClientIP"],
+    ["minimal", ["autoscaling.enabled=true"], "memory", "ClientIP"],
+    ["minimal", ["replicaCount=3", "redis.enabled=true"], "redis", "None"],
+    ["minimal", ["replicaCount=3", "redis.externalUrl=redis://redis.data.svc:6379"], "redis", "None"],
+    ["production", [], "redis", "None"],
+    ["external-redis", [], "redis", "None"],
+    ["production", ["service.sessionAffinity=ClientIP"], "redis", "ClientIP"], // an explicit value wins
+    ["minimal", ["replicaCount=2", "service.sessionAffinity=None"], "memory", "None"],
+  ] as const)("%s with --set %j: store %s, sessionAffinity %s", (name, set, store, affinity) => {
+    const objects = render(name, [...set]);
+    expect((gatewayConfig(objects).config.state as K8s).store).toBe(store);
+    expect(one(objects, "Service", GATEWAY).spec.sessionAffinity).toBe(affinity);
+  });
+
+  it.each([
+    [["redis.enabled=true", "state.keyPrefix=team-a:", "rateLimits.perAgentTool.perMinute=30", "rateLimits.perAgentTool.burst=5", "rateLimits.onStoreError=closed"]],
+    [["redis.externalUrl=rediss://redis.data.svc:6380", "replicaCount=2", "rateLimits.perAgent.perMinute=0.5"]],
+  ])("--set %j renders a config `gatehouse config check` accepts", (set) => {
+    const result = configCheck(tempFile("gatehouse.yaml", gatewayConfig(render("minimal", set)).text));
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
   });
 });
 
@@ -411,6 +463,11 @@ describe("values the gateway or Kubernetes would refuse fail at render time", ()
     [["identity.kubernetes.enabled=false"], /identity: no issuers/],
     [["policy.bundleUrl=https://x/b.tar.gz", "policy.bundleConfigMap=b"], /policy: set at most one of bundleConfigMap and bundleUrl/],
     [["autoscaling.enabled=true", "resources.requests=null"], /autoscaling: a CPU target needs resources.requests.cpu/],
+    [["service.sessionAffinity=Sticky"], /service\.sessionAffinity: "" \(chosen by the chart\), None or ClientIP \(got "Sticky"\)/],
+    [["redis.enabled=true", "state.keyPrefix=team/a"], /state\.keyPrefix: 1-64 characters from \[A-Za-z0-9:_.-\] \(got "team\/a"\)/],
+    [["rateLimits.perAgent.burst=5"], /rateLimits\.perAgent: needs perMinute/],
+    [["rateLimits.onStoreError=maybe"], /rateLimits\.onStoreError: open or closed \(got "maybe"\)/],
+    [["rateLimits.perAgentTool.perMinute=0"], /rateLimits\.perAgentTool\.perMinute: a positive number \(got 0\)/],
   ])("--set %j", (set, message) => {
     expect(renderError(set)).toMatch(message);
   });

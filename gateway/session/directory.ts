@@ -89,7 +89,7 @@ export class SessionDirectory {
     if (shared === undefined || shared.record.principal !== principalOf(identity)) return undefined;
     // Two requests for the same session can arrive together: the first to come back wins, the other reuses it.
     const raced = this.local.get(id);
-    if (raced !== undefined) return raced.admits(identity) ? raced : undefined;
+    if (raced !== undefined) return !raced.isClosed && raced.admits(identity) ? raced : undefined;
     const { record } = shared;
     const session = new ClientSession({
       id: record.id,

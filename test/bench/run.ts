@@ -10,6 +10,9 @@
  * A "passthrough" (test/bench/passthrough.ts: the least a Node process can do to relay MCP) runs beside the
  * gateway, on the gateway's core, as the floor: what one extra process hop costs here before any gateway logic.
  *
+ * The scale-out rows (test/bench/replicas.ts: two replicas sharing a real redis-server against one in memory;
+ * BENCH_REPLICAS=0 leaves them out) follow the single-gateway rows.
+ *
  * The container rows (test/bench/containers.ts: cold start and per-call latency of a container backend against the
  * same server over stdio; BENCH_CONTAINERS=0 leaves them out) come before the audit rows.
  *
@@ -29,6 +32,7 @@ import { configureLogging } from "../../gateway/log.ts";
 import { callBody, openSession, sampleLatency, sampleLatencyInterleaved, throughput } from "./load.ts";
 import { auditRows } from "./audit.ts";
 import { containerRows } from "./containers.ts";
+import { replicaRows } from "./replicas.ts";
 
 configureLogging({ level: process.env.GATEHOUSE_LOG_LEVEL ?? "warn" });
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -172,6 +176,11 @@ async function main(): Promise<void> {
   await new Promise((r) => setTimeout(r, 500));
   const after = rssKiB(fresh.process.pid!);
   rows.push({ metric: `RSS per idle session at ${SESSIONS} sessions (KiB)`, gateway: fmt((after - before) / SESSIONS, 2), target: "reported", verdict: `${fmt(before / 1024)} → ${fmt(after / 1024)} MiB` });
+
+  // Scale-out: two replicas sharing Redis against one in memory, on the same core (BENCH_REPLICAS=0 leaves it out).
+  if (process.env.BENCH_REPLICAS !== "0") {
+    rows.push(...(await replicaRows({ upstream: direct, identityYaml: identity, token, seconds: SECONDS, connections: 32, pin, core: 1, otherCore: 0 })));
+  }
 
   // Container backends against the same server over stdio (cold start, per-call), in-process.
   if (process.env.BENCH_CONTAINERS !== "0") rows.push(...(await containerRows()));

@@ -12,6 +12,8 @@ import { freePort } from "../fixtures/everything.ts";
 export interface RunningRedis {
   port: number;
   url: string;
+  /** The running redis-server's pid (undefined while stopped). */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
   restart(): Promise<void>;
 }
@@ -54,6 +56,9 @@ export async function startRedis(): Promise<RunningRedis> {
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
+    get pid() {
+      return current?.pid;
+    },
     async stop() {
       if (current !== undefined) await kill(current);
       current = undefined;

@@ -119,6 +119,24 @@ app.kubernetes.io/component: redis
 {{- end }}
 {{- end }}
 
+{{/* Where the replicas keep shared state (the config's state.store): "redis" whenever the chart has a Redis URL
+(bundled or external, the same URL as the audit Redis sink), else "memory". */}}
+{{- define "gatehouse.stateStore" -}}
+{{- ternary "redis" "memory" (ne (include "gatehouse.redisUrl" .) "") }}
+{{- end }}
+
+{{/* The gateway Service's sessionAffinity: service.sessionAffinity when set; otherwise ClientIP only while sessions
+live in one replica's memory and several replicas run (replicaCount > 1 or autoscaling), else None. */}}
+{{- define "gatehouse.sessionAffinity" -}}
+{{- if .Values.service.sessionAffinity }}
+{{- .Values.service.sessionAffinity }}
+{{- else if and (eq (include "gatehouse.stateStore" .) "memory") (or .Values.autoscaling.enabled (gt (int .Values.replicaCount) 1)) }}
+{{- "ClientIP" }}
+{{- else }}
+{{- "None" }}
+{{- end }}
+{{- end }}
+
 {{/* How the kubernetes issuer gets the API server's keys: "configMap", "uri" or "" (issuer off). */}}
 {{- define "gatehouse.kubernetesJwks" -}}
 {{- $k := .Values.identity.kubernetes }}
@@ -166,6 +184,24 @@ projected volume at /etc/gatehouse (no mount nested inside a read-only ConfigMap
 {{- if and .Values.autoscaling.enabled (not (dig "requests" "cpu" "" .Values.resources)) }}
 {{- fail "autoscaling: a CPU target needs resources.requests.cpu" }}
 {{- end }}
+{{- if not (has (toString .Values.service.sessionAffinity) (list "" "None" "ClientIP")) }}
+{{- fail (printf "service.sessionAffinity: \"\" (chosen by the chart), None or ClientIP (got %q)" (toString .Values.service.sessionAffinity)) }}
+{{- end }}
+{{- if not (regexMatch "^[A-Za-z0-9:_.-]{1,64}$" (toString .Values.state.keyPrefix)) }}
+{{- fail (printf "state.keyPrefix: 1-64 characters from [A-Za-z0-9:_.-] (got %q)" (toString .Values.state.keyPrefix)) }}
+{{- end }}
+{{- range $bucket := list "perAgent" "perAgentTool" }}
+{{- $b := get $root.Values.rateLimits $bucket }}
+{{- if and $b (not (hasKey $b "perMinute")) }}
+{{- fail (printf "rateLimits.%s: needs perMinute (and optionally burst), or {} for no limit" $bucket) }}
+{{- end }}
+{{- if and $b (not (gt (float64 (get $b "perMinute")) 0.0)) }}
+{{- fail (printf "rateLimits.%s.perMinute: a positive number (got %v)" $bucket (get $b "perMinute")) }}
+{{- end }}
+{{- end }}
+{{- if not (has (toString .Values.rateLimits.onStoreError) (list "open" "closed")) }}
+{{- fail (printf "rateLimits.onStoreError: open or closed (got %q)" (toString .Values.rateLimits.onStoreError)) }}
+{{- end }}
 {{- end }}
 
 {{/* The gateway config file (gatehouse.yaml). Only keys gateway/config/schema.ts knows: it refuses the rest. */}}
@@ -210,6 +246,27 @@ projected volume at /etc/gatehouse (no mount nested inside a read-only ConfigMap
 {{- $_ := set $sinks "redis" (dict "url" $redisUrl "stream" $v.audit.redisSink.stream "maxLen" (int64 $v.audit.redisSink.maxLen)) }}
 {{- end }}
 {{- $_ := set $cfg "audit" (dict "enabled" $v.audit.enabled "durability" $v.audit.durability "arguments" $v.audit.arguments "sinks" $sinks) }}
+{{- /* state: with a Redis URL every replica serves every session (no sticky sessions needed) */}}
+{{- if eq (include "gatehouse.stateStore" .) "redis" }}
+{{- $_ := set $cfg "state" (dict "store" "redis" "redis" (dict "url" $redisUrl "keyPrefix" $v.state.keyPrefix)) }}
+{{- else }}
+{{- $_ := set $cfg "state" (dict "store" "memory") }}
+{{- end }}
+{{- /* rateLimits: a bucket only when set ({} is off). `--set` passes 0.5 as a string: numbers are made numbers. */}}
+{{- $limits := dict "onStoreError" $v.rateLimits.onStoreError }}
+{{- range $bucket := list "perAgent" "perAgentTool" }}
+{{- with get $v.rateLimits $bucket }}
+{{- $b := deepCopy . }}
+{{- if kindIs "string" $b.perMinute }}
+{{- $_ := set $b "perMinute" (float64 $b.perMinute) }}
+{{- end }}
+{{- if and (hasKey $b "burst") (kindIs "string" (get $b "burst")) }}
+{{- $_ := set $b "burst" (int64 (get $b "burst")) }}
+{{- end }}
+{{- $_ := set $limits $bucket $b }}
+{{- end }}
+{{- end }}
+{{- $_ := set $cfg "rateLimits" $limits }}
 {{- /* servers */}}
 {{- $servers := list }}
 {{- range $s := $v.servers }}
