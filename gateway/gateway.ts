@@ -21,6 +21,8 @@ import {
   type BackendHooks,
   type BackendState,
   type ContainerContext,
+  type UpstreamSession,
+  type UpstreamSessionStore,
 } from "./upstream/index.ts";
 import { createAuth, createHttpApp, isLoopbackHostname, type Readiness } from "./http/index.ts";
 import { createIdentity, type GatewayIdentity } from "./identity-setup.ts";
@@ -80,9 +82,9 @@ export class Gateway {
     this.sessions = new SessionDirectory({
       state: this.state,
       idleTimeoutMs: config.http.sessionIdleTimeoutMs,
-      onRemove: (session) => {
+      onRemove: (session, ended) => {
         this.dispatcher.sessionEnded(session);
-        for (const backend of this.backends.values()) backend.releaseSession?.(session.id);
+        for (const backend of this.backends.values()) backend.releaseSession?.(session.id, ended);
       },
       onCancel: (sessionId, requestId, reason) => this.dispatcher.cancelRelayed(sessionId, requestId, reason),
       onPeerReload: (what, revision) => this.peerReloaded(what, revision),
@@ -305,6 +307,7 @@ export class Gateway {
     return createBackend(server, this.hooks, {
       configDir: this.config.configDir,
       clientInfo,
+      upstreamSessions: this.upstreamSessions,
       ...(this.containers === undefined ? {} : { containers: this.containers }),
     });
   }
@@ -357,6 +360,19 @@ export class Gateway {
     const backend = this.backends.get(server);
     if (state === "ready" && backend !== undefined) this.dispatcher.resubscribe(server, backend);
   }
+
+  /** Per-session HTTP servers keep each client session's upstream session id in its shared record. */
+  private readonly upstreamSessions: UpstreamSessionStore = {
+    get: async (clientSessionId, server) => {
+      const stored = (await this.state.sessions.get(clientSessionId))?.backendSessions[server];
+      return stored === undefined ? undefined : (JSON.parse(stored) as UpstreamSession);
+    },
+    set: (clientSessionId, server, session) => {
+      this.state.sessions.setBackendSession(clientSessionId, server, session && JSON.stringify(session)).catch((error: unknown) => {
+        log.warn({ server, err: (error as Error).message }, "could not share an upstream session id; another replica would start a new one");
+      });
+    },
+  };
 
   private startPolicy(config: ResolvedConfig): Promise<GatewayPolicy | undefined> {
     return startPolicy(config, { onLoaded: (revision) => this.sessions.announceReload("policy", revision) });

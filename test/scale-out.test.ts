@@ -9,7 +9,8 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CreateMessageRequestSchema, ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { FLAKY, NOTES, waitFor } from "./helpers/gateway.ts";
+import { FLAKY, NOTES, ROOT, waitFor } from "./helpers/gateway.ts";
+import { spawnChild, waitForOutput, type Child } from "./helpers/processes.ts";
 import { startRedis, type RunningRedis } from "./helpers/redis.ts";
 import { IDENTITY_YAML, mintToken, startReplica, steeredClient, type Replica } from "./helpers/replicas.ts";
 
@@ -17,6 +18,7 @@ let redis: RunningRedis;
 let inspector: Redis;
 let a: Replica;
 let b: Replica;
+let counter: { url: string; child: Child };
 const clients: Client[] = [];
 const text = (result: unknown) => JSON.stringify((result as { content?: unknown }).content);
 const notesDir = mkdtempSync(path.join(tmpdir(), "gatehouse-scale-notes-"));
@@ -31,7 +33,18 @@ rateLimits: { perAgentTool: { perMinute: 5, burst: 5 }, onStoreError: ${onStoreE
 servers:
   - { name: flaky, transport: stdio, command: node, args: ["${FLAKY}"] }
   - { name: notes, transport: stdio, command: node, args: ["${NOTES}"], env: { NOTES_DIR: "${notesDir}" } }
+  - { name: counter, transport: http, url: "${counter.url}", scope: per-session }
 `;
+
+/** The per-session server's {session, count} for this client's call. */
+async function count(client: Client): Promise<{ session: string; count: number }> {
+  const result = await client.callTool({ name: "counter__count", arguments: {} });
+  return JSON.parse((result.content as Array<{ text: string }>)[0]!.text) as { session: string; count: number };
+}
+
+async function counterStats(): Promise<{ live: string[]; deleted: string[] }> {
+  return (await (await fetch(counter.url.replace(/\/mcp$/, "/stats"))).json()) as { live: string[]; deleted: string[] };
+}
 
 /** The replica (by name) whose GET stream the shared record says holds the session. */
 async function streamHolder(sessionId: string): Promise<string | undefined> {
@@ -50,6 +63,8 @@ async function rawPost(url: string, agent: string, body: unknown, sessionId?: st
 const initialize = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "raw", version: "1" } } };
 
 beforeAll(async () => {
+  const counterChild = spawnChild(process.execPath, [`${ROOT}test/fixtures/session-counter-server.ts`]);
+  counter = { url: (await waitForOutput(counterChild, /session-counter (http:\/\/\S+)/))[1]!, child: counterChild };
   redis = await startRedis();
   inspector = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 200 });
   inspector.on("error", () => {});
@@ -58,7 +73,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of clients) await c.close().catch(() => {});
-  await Promise.all([a?.child.stop(), b?.child.stop()]);
+  await Promise.all([a?.child.stop(), b?.child.stop(), counter?.child.stop()]);
   inspector?.disconnect();
   await redis?.stop();
 });
@@ -95,6 +110,35 @@ describe("two replicas sharing Redis", () => {
     const ended = await fetch(b.url, { method: "DELETE", headers: { authorization: `Bearer ${await mintToken("alice")}`, "mcp-session-id": sessionId } });
     expect(ended.status).toBe(200);
     await waitFor(async () => (await rawPost(a.url, "alice", { jsonrpc: "2.0", id: 3, method: "tools/list" }, sessionId)).status === 404 || undefined, 5_000, "A to forget the ended session");
+  });
+
+  it("a per-session HTTP server keeps one upstream session per client, whichever replica serves it; only the client's DELETE ends it", async () => {
+    const target = { all: a.url };
+    const first = await steeredClient(() => target.all, "hana", "hana");
+    const second = await steeredClient(() => b.url, "ivan", "ivan");
+    clients.push(first.client, second.client);
+    const started = await count(first.client);
+    expect(started.count).toBe(1);
+    target.all = b.url;
+    expect(await count(first.client)).toEqual({ session: started.session, count: 2 });
+    const other = await count(second.client);
+    expect(other.session).not.toBe(started.session);
+    expect(other.count).toBe(1);
+
+    // A third replica serves hana, then shuts down gracefully (a rolling update): the upstream session survives it.
+    const c = await startReplica("replica-c", replicaYaml("open"));
+    target.all = c.url;
+    expect(await count(first.client)).toEqual({ session: started.session, count: 3 });
+    await c.child.stop("SIGTERM");
+    expect((await counterStats()).deleted).not.toContain(started.session);
+    target.all = a.url;
+    expect(await count(first.client)).toEqual({ session: started.session, count: 4 });
+
+    // Ending the client session (on B) ends its upstream session; ivan's is untouched.
+    const ended = await fetch(b.url, { method: "DELETE", headers: { authorization: `Bearer ${await mintToken("hana")}`, "mcp-session-id": first.transport.sessionId! } });
+    expect(ended.status).toBe(200);
+    await waitFor(async () => (await counterStats()).deleted.includes(started.session) || undefined, 10_000, "the upstream session to be deleted");
+    expect((await counterStats()).live).toContain(other.session);
   });
 
   it("rate limits are shared: the bucket an agent drains on A is empty on B", async () => {
@@ -167,12 +211,14 @@ describe("two replicas sharing Redis", () => {
     client.setNotificationHandler(ResourceUpdatedNotificationSchema, async (n) => void updates.push(n.params.uri));
     const sessionId = transport.sessionId!;
     await waitFor(async () => (await streamHolder(sessionId)) === "replica-a" || undefined, 10_000, "the GET stream on A");
+    const upstream = await count(client);
 
     a.child.process.kill("SIGKILL");
     await waitFor(() => a.child.process.exitCode !== null || a.child.process.signalCode !== null || undefined, 5_000, "A to die");
     target.all = b.url;
     expect(text(await client.callTool({ name: "flaky__echo", arguments: { text: "after A died" } }))).toContain("after A died");
     expect(transport.sessionId).toBe(sessionId);
+    expect(await count(client)).toEqual({ session: upstream.session, count: 2 });
     // The SDK reopens its broken GET stream; it lands on B, which takes the stream over.
     await waitFor(async () => (await streamHolder(sessionId)) === "replica-b" || undefined, 15_000, "the GET stream to move to B");
     await client.subscribeResource({ uri: "notes://note/after-kill" });

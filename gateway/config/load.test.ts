@@ -61,7 +61,7 @@ describe("valid configs and defaults", () => {
       name: "minimal http server with defaults",
       text: "servers:\n  - name: remote\n    transport: http\n    url: https://mcp.example.com/mcp",
       check: (c) => c.servers[0],
-      expected: { name: "remote", transport: "http", url: "https://mcp.example.com/mcp", headers: {}, timeoutMs: 30000, required: true, identity: "none", roots: false },
+      expected: { name: "remote", transport: "http", url: "https://mcp.example.com/mcp", headers: {}, timeoutMs: 30000, required: true, identity: "none", roots: false, scope: "shared" },
     },
     {
       name: "sse transport, alias, tool filter",
@@ -89,6 +89,19 @@ describe("valid configs and defaults", () => {
       check: (c) => c.servers[0]?.transport === "http" && [c.servers[0].url, c.servers[0].headers],
       expected: ["https://h.example/mcp", { Authorization: "Bearer k" }],
     },
+    {
+      name: "a per-session Streamable HTTP server",
+      text: "servers:\n  - name: r\n    transport: http\n    url: http://x/mcp\n    scope: per-session\n    maxInstances: 500",
+      check: (c) => c.servers[0]?.transport === "http" && [c.servers[0].scope, c.servers[0].maxInstances],
+      expected: ["per-session", 500],
+    },
+    {
+      name: "state in Redis, rate limits with default burst and fail-open",
+      text: "state: {store: redis, redis: {url: 'redis://r:6379'}}\nrateLimits: {perAgentTool: {perMinute: 30}}",
+      check: (c) => [c.state, c.rateLimits],
+      expected: [{ store: "redis", redis: { url: "redis://r:6379", keyPrefix: "gatehouse:" } }, { perAgentTool: { perMinute: 30 }, onStoreError: "open" }],
+    },
+    { name: "state defaults to memory", text: "", check: (c) => c.state, expected: { store: "memory" } },
   ];
   it.each(cases)("$name", ({ text, env, check, expected }) => {
     expect(check(valid(text, env))).toEqual(expected);
@@ -136,6 +149,18 @@ describe("problems", () => {
       errors: [`${FILE}:servers[0].command: command must not be empty`],
     },
     { name: "missing url", text: "servers:\n  - name: a\n    transport: http", errors: [`${FILE}:servers[0].url: required (expected string)`] },
+    {
+      name: "per-session over legacy SSE",
+      text: "servers:\n  - name: a\n    transport: sse\n    url: http://x/sse\n    scope: per-session",
+      errors: [`${FILE}:servers[0].scope: per-session needs transport: http (Streamable HTTP sessions); legacy SSE has none to keep`],
+    },
+    { name: "idleTimeoutMs on a shared HTTP server", text: "servers:\n  - name: a\n    transport: http\n    url: http://x\n    idleTimeoutMs: 500", errors: [`${FILE}:servers[0].idleTimeoutMs: only applies to scope: per-session`] },
+    { name: "store: redis without redis", text: "state: {store: redis}", errors: [`${FILE}:state.redis: required: store: redis needs it (redis.url)`] },
+    { name: "redis settings with store: memory", text: "state: {redis: {url: 'redis://r'}}", errors: [`${FILE}:state.redis: only applies to store: redis`] },
+    { name: "a non-redis state URL", text: "state: {store: redis, redis: {url: 'http://r'}}", errors: [`${FILE}:state.redis.url: must be a redis:// or rediss:// URL`] },
+    { name: "a key prefix with a hash-tag brace", text: "state: {store: redis, redis: {url: 'redis://r', keyPrefix: 'a{b}'}}", errors: [`${FILE}:state.redis.keyPrefix: must be 1-64 characters from [A-Za-z0-9:_.-]`] },
+    { name: "a zero rate", text: "rateLimits: {perAgent: {perMinute: 0}}", errors: [`${FILE}:rateLimits.perAgent.perMinute: Too small: expected number to be >0`] },
+    { name: "an unknown onStoreError", text: "rateLimits: {onStoreError: maybe}", errors: [`${FILE}:rateLimits.onStoreError: Invalid option: expected one of "open"|"closed"`] },
     {
       name: "non-http url",
       text: "servers:\n  - name: a\n    transport: sse\n    url: ftp://x/y",

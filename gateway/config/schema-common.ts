@@ -34,3 +34,18 @@ export const serverCommon = {
   /** /readyz waits for required servers; an optional one that is down only fails its own calls. */
   required: z.boolean().default(true),
 };
+
+/** `scope` and its per-session settings (container and Streamable HTTP servers). */
+export const scopeFields = {
+  scope: z.enum(["shared", "per-session"]).default("shared"),
+  /** per-session only: how many instances may run at once, and how long one may sit unused. */
+  maxInstances: z.number().int().min(1).max(1_000).optional(),
+  idleTimeoutMs: z.number().int().min(100).optional(),
+};
+
+export function checkScope(server: { scope: "shared" | "per-session"; maxInstances?: number | undefined; idleTimeoutMs?: number | undefined }, ctx: z.RefinementCtx): void {
+  if (server.scope !== "shared") return;
+  for (const key of ["maxInstances", "idleTimeoutMs"] as const) {
+    if (server[key] !== undefined) ctx.addIssue({ code: "custom", path: [key], message: "only applies to scope: per-session" });
+  }
+}

@@ -3,7 +3,7 @@
  * (gateway/upstream/container/README.md); what is configurable is validated here, strictly.
  */
 import { z } from "zod";
-import { serverCommon, stringMap } from "./schema-common.ts";
+import { checkScope, scopeFields, serverCommon, stringMap } from "./schema-common.ts";
 
 const SIZE = /^[1-9]\d*[bkmg]?$/i;
 const UNITS: Record<string, number> = { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
@@ -75,10 +75,7 @@ export const containerServer = z
         pids: z.number().int().min(8).max(1_000_000).default(256),
       })
       .default({ memory: "512m", cpus: 1, pids: 256 }),
-    scope: z.enum(["shared", "per-session"]).default("shared"),
-    /** per-session only: how many containers may run at once, and how long one may sit unused. */
-    maxInstances: z.number().int().min(1).max(1_000).optional(),
-    idleTimeoutMs: z.number().int().min(100).optional(),
+    ...scopeFields,
     /** MCP ping on a timer; a container that misses it is restarted. */
     healthCheck: z
       .strictObject({
@@ -90,11 +87,7 @@ export const containerServer = z
     fallback: processLaunch.optional(),
   })
   .superRefine((server, ctx) => {
-    if (server.scope === "shared") {
-      for (const key of ["maxInstances", "idleTimeoutMs"] as const) {
-        if (server[key] !== undefined) ctx.addIssue({ code: "custom", path: [key], message: "only applies to scope: per-session" });
-      }
-    }
+    checkScope(server, ctx);
     if (server.healthCheck.timeoutMs >= server.healthCheck.intervalMs) {
       ctx.addIssue({ code: "custom", path: ["healthCheck", "timeoutMs"], message: "must be shorter than healthCheck.intervalMs" });
     }

@@ -15,7 +15,7 @@ export const stateSettings = z
   })
   .default({ store: "memory" })
   .superRefine((state, ctx) => {
-    if (state.store === "redis" && state.redis === undefined) ctx.addIssue({ code: "custom", path: ["redis"], message: "store: redis needs redis.url" });
+    if (state.store === "redis" && state.redis === undefined) ctx.addIssue({ code: "custom", path: ["redis"], message: "store: redis needs it (redis.url)" });
     if (state.store === "memory" && state.redis !== undefined) ctx.addIssue({ code: "custom", path: ["redis"], message: "only applies to store: redis" });
   });
 

@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { containerServer, containerSettings } from "./schema-container.ts";
-import { serverCommon, serverName, stringMap } from "./schema-common.ts";
+import { checkScope, scopeFields, serverCommon, serverName, stringMap } from "./schema-common.ts";
 import { rateLimitSettings, stateSettings } from "./schema-state.ts";
 
 const algorithms = z.array(z.enum(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"], {
@@ -193,12 +193,21 @@ const stdioServer = z.strictObject({
   cwd: z.string().optional(),
 });
 
-const httpServer = z.strictObject({
-  ...serverCommon,
-  transport: z.enum(["http", "sse"]),
-  url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
-  headers: stringMap.default({}),
-});
+const httpServer = z
+  .strictObject({
+    ...serverCommon,
+    transport: z.enum(["http", "sse"]),
+    url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
+    headers: stringMap.default({}),
+    /** per-session: an upstream session per client session, carried on by whichever replica serves the client. */
+    ...scopeFields,
+  })
+  .superRefine((server, ctx) => {
+    checkScope(server, ctx);
+    if (server.scope === "per-session" && server.transport === "sse") {
+      ctx.addIssue({ code: "custom", path: ["scope"], message: "per-session needs transport: http (Streamable HTTP sessions); legacy SSE has none to keep" });
+    }
+  });
 
 export const serverSchema = z.discriminatedUnion("transport", [stdioServer, httpServer, containerServer], {
   error: (issue) =>

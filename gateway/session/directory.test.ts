@@ -11,7 +11,6 @@ import type { JsonRpcId, JsonRpcMessage } from "../protocol/index.ts";
 import { MemoryState, RedisState, StateUnavailableError, type SharedState } from "../state/index.ts";
 import { SessionDirectory } from "./directory.ts";
 import type { ClientSession, OutboundChannel } from "./session.ts";
-import type { RemovalReason } from "./store.ts";
 
 const identity = (subject: string): AgentIdentity => ({
   agentId: subject,
@@ -43,7 +42,7 @@ function channel(): Channel {
 interface Replica {
   directory: SessionDirectory;
   state: SharedState;
-  removed: Array<[string, RemovalReason]>;
+  removed: Array<[string, boolean]>;
   cancels: Array<[string, JsonRpcId, string]>;
   reloads: Array<[string, string | undefined]>;
 }
@@ -52,7 +51,7 @@ function replica(state: SharedState): Replica {
   r.directory = new SessionDirectory({
     state,
     idleTimeoutMs: 60_000,
-    onRemove: (session, why) => r.removed.push([session.id, why]),
+    onRemove: (session, ended) => r.removed.push([session.id, ended]),
     onCancel: (...args) => r.cancels.push(args),
     onPeerReload: (...args) => r.reloads.push(args),
   });
@@ -112,12 +111,22 @@ describe("two replicas over Redis", () => {
     const session = await created(a);
     const copy = await b.directory.resolve(session.id, alice);
     await a.directory.end(session);
-    expect(a.removed).toEqual([[session.id, "ended"]]);
+    expect(a.removed).toEqual([[session.id, true]]);
     await waitFor(() => b.removed.length > 0, 5_000, "b to drop its copy");
-    expect(b.removed).toEqual([[session.id, "ended"]]);
+    expect(b.removed).toEqual([[session.id, true]]);
     expect(copy?.isClosed).toBe(true);
     expect(await b.directory.resolve(session.id, alice)).toBeUndefined();
     expect(await a.directory.resolve(session.id, alice)).toBeUndefined();
+  });
+
+  it("idle here, or this replica shutting down, is not the end: the session lives on at the other replica", async () => {
+    const session = await created(a);
+    const copy = (await b.directory.resolve(session.id, alice))!;
+    expect(b.directory.local.reapIdle(60_000, Date.now() + 60_001)).toBe(1);
+    expect(b.removed).toEqual([[copy.id, false]]);
+    a.directory.close();
+    expect(a.removed).toEqual([[session.id, false]]);
+    expect(await b.directory.resolve(session.id, alice)).toBeDefined();
   });
 
   it("the GET stream's replica gets the other's messages, and a stream opened elsewhere takes it over", async () => {
@@ -211,7 +220,8 @@ describe("one replica over memory", () => {
       expect(await m.directory.resolve(session.id, mallory)).toBeUndefined();
       kept.lastSeenAt = Date.now() + 60_000; // not idle at the reap below
       expect(m.directory.local.reapIdle(60_000, Date.now() + 60_001)).toBe(1);
-      expect(m.removed).toEqual([[session.id, "idle"]]);
+      // With one replica, reaped here is ended everywhere.
+      expect(m.removed).toEqual([[session.id, true]]);
       expect(await m.state.sessions.get(session.id)).toBeUndefined();
       expect(await m.directory.resolve(session.id, alice)).toBeUndefined();
       expect(await m.directory.resolve(kept.id, alice)).toBe(kept);

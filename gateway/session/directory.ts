@@ -9,7 +9,7 @@ import type { JsonRpcId, JsonRpcMessage, JsonRpcResponse, LogLevel, ProtocolVers
 import type { AgentIdentity } from "../identity/index.ts";
 import { StateUnavailableError, type BusEnvelope, type SessionRecord, type SharedState } from "../state/index.ts";
 import { ClientSession, principalOf, replicaOfClientRequest, type OutboundChannel } from "./session.ts";
-import { MemorySessionStore, type RemovalReason } from "./store.ts";
+import { MemorySessionStore } from "./store.ts";
 import { logger } from "../log.ts";
 
 const log = logger("sessions");
@@ -19,8 +19,11 @@ const REFRESH_EVERY_MS = 1_000;
 export interface SessionDirectoryOptions {
   state: SharedState;
   idleTimeoutMs: number;
-  /** The session left this replica: cancel its calls, release its per-session backends. */
-  onRemove: (session: ClientSession, why: RemovalReason) => void;
+  /**
+   * The session left this replica: cancel its calls, release its per-session backends. `ended`: it is over
+   * everywhere (DELETE; or with one replica, any removal), not merely gone from here while it lives on elsewhere.
+   */
+  onRemove: (session: ClientSession, ended: boolean) => void;
   /** The client cancelled a request that another replica reported it does not have in flight. */
   onCancel: (sessionId: string, requestId: JsonRpcId, reason: string) => void;
   /** Another replica applied a new config or policy. */
@@ -41,9 +44,10 @@ export class SessionDirectory {
     this.local = new MemorySessionStore({
       idleTimeoutMs: options.idleTimeoutMs,
       onRemove: (session, why) => {
-        // With one replica, idle here is idle everywhere: the record goes with the session.
-        if (why === "idle" && this.state.kind === "memory") void this.state.sessions.end(session.id, this.ttlMs);
-        options.onRemove(session, why);
+        // With one replica, gone from here is gone everywhere: the record goes with the session.
+        const ended = why === "ended" || this.state.kind === "memory";
+        if (ended && why !== "ended") void this.state.sessions.end(session.id, this.ttlMs);
+        options.onRemove(session, ended);
       },
     });
     this.state.bus.onMessage((message) => this.receive(message));

@@ -4,8 +4,8 @@
  */
 import type { ClientSession } from "./session.ts";
 
-/** ended: DELETE, shutdown, or ended on another replica. idle: reaped here (it may live on elsewhere). */
-export type RemovalReason = "ended" | "idle";
+/** ended: DELETE, or ended on another replica. idle: reaped here. shutdown: this process is stopping. */
+export type RemovalReason = "ended" | "idle" | "shutdown";
 
 export interface SessionStore {
   get(id: string): ClientSession | undefined;
@@ -67,6 +67,6 @@ export class MemorySessionStore implements SessionStore {
   close(): void {
     if (this.reaper) clearInterval(this.reaper);
     this.reaper = undefined;
-    for (const id of [...this.sessions.keys()]) this.remove(id);
+    for (const id of [...this.sessions.keys()]) this.remove(id, "shutdown");
   }
 }

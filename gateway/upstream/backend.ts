@@ -19,7 +19,7 @@ import { logger, type Logger } from "../log.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { changedKinds, declaredKinds, emptyCatalog, fetchKinds, type ListCall } from "./catalog.ts";
 import { Peer } from "./connection.ts";
-import { HttpStatusError, SessionExpiredError, TransportClosedError, type TransportClosed, type UpstreamTransport } from "./transport.ts";
+import { HttpStatusError, SessionExpiredError, TransportClosedError, type TransportClosed, type UpstreamSession, type UpstreamTransport } from "./transport.ts";
 import { StdioTransport, stdioLaunch } from "./stdio-transport.ts";
 import { StreamableHttpTransport } from "./http-transport.ts";
 import { LegacySseTransport } from "./sse-transport.ts";
@@ -49,6 +49,11 @@ export interface BackendOptions {
   backoff?: Partial<BackoffOptions>;
   /** The engine and ownership labels for `transport: container` servers. */
   containers?: ContainerContext;
+  /** Per-session HTTP instances: carry on a session another replica initialized, and report every new one. */
+  upstreamSession?: {
+    resume?: UpstreamSession & { capabilities: ServerCapabilities; serverInfo?: Implementation | undefined; instructions?: string | undefined };
+    onSession?: (session: UpstreamSession) => void;
+  };
 }
 
 /** Where stdio backends find the gateway's identity assertion for a call. */
@@ -73,6 +78,7 @@ export class SupervisedBackend implements Backend {
   private transport: UpstreamTransport | undefined;
   private started: Promise<void> | undefined;
   private stopped: Promise<void> | undefined;
+  private keepUpstreamSession = false;
   private restartTimer: NodeJS.Timeout | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private lastId = 0;
@@ -121,7 +127,9 @@ export class SupervisedBackend implements Backend {
     if (this.state === "ready") this.peer?.notify(method, params);
   }
 
-  stop(): Promise<void> {
+  /** `keepUpstreamSession`: an HTTP session other replicas may carry on is left alive, not deleted. */
+  stop(options: { keepUpstreamSession?: boolean } = {}): Promise<void> {
+    this.keepUpstreamSession ||= options.keepUpstreamSession === true;
     this.stopped ??= this.shutdown();
     return this.stopped;
   }
@@ -174,7 +182,7 @@ export class SupervisedBackend implements Backend {
     this.dirty.clear();
     try {
       await transport.start();
-      await this.handshake(peer, transport);
+      if (!(await this.resumed(peer, transport))) await this.handshake(peer, transport);
       const fetched = await fetchKinds(this.listCall(peer), declaredKinds(this.capabilities), this.log);
       if (this.stopped !== undefined || this.peer !== peer) throw new Error("stopped while connecting");
       const next: BackendCatalog = { ...emptyCatalog(), ...fetched };
@@ -221,6 +229,29 @@ export class SupervisedBackend implements Backend {
     // Awaited: on HTTP the first list POST must not overtake the initialized notification.
     await peer.notifyAndWait(Method.Initialized);
     transport.initialized?.();
+    const session = transport.currentSession?.();
+    if (session !== undefined) this.options.upstreamSession?.onSession?.(session);
+  }
+
+  /** Carries on the session to resume, if any and the server still knows it (a ping proves it); else false. */
+  private async resumed(peer: Peer, transport: UpstreamTransport): Promise<boolean> {
+    const resume = this.options.upstreamSession?.resume;
+    if (resume === undefined || transport.resumeSession === undefined) return false;
+    transport.resumeSession(resume);
+    try {
+      await peer.request(Method.Ping, undefined, { timeoutMs: this.config.timeoutMs });
+    } catch (error) {
+      if (!(error instanceof SessionExpiredError)) throw error;
+      this.log.info("the upstream session to resume has expired; initializing a new one");
+      transport.resetSession?.();
+      return false;
+    }
+    this.protocolVersion = resume.protocolVersion;
+    this.capabilities = resume.capabilities;
+    this.serverInfo = resume.serverInfo;
+    this.instructions = resume.instructions;
+    transport.initialized?.();
+    return true;
   }
 
   private listCall(peer: Peer): ListCall {
@@ -343,7 +374,7 @@ export class SupervisedBackend implements Backend {
     this.transport = undefined;
     peer?.failAll({ summary: "was stopped", cause: "stopped" });
     this.setState("stopped", "stopped");
-    await transport?.close().catch((error: unknown) => this.log.warn({ err: reasonOf(error) }, "closing the backend failed"));
+    await transport?.close({ keepSession: this.keepUpstreamSession }).catch((error: unknown) => this.log.warn({ err: reasonOf(error) }, "closing the backend failed"));
     this.log.info("backend stopped");
   }
 

@@ -27,6 +27,7 @@ import {
   TransportClosedError,
   noop,
   type TransportClosed,
+  type UpstreamSession,
   type UpstreamTransport,
 } from "./transport.ts";
 
@@ -115,6 +116,16 @@ export class StreamableHttpTransport implements UpstreamTransport {
     void this.runStandaloneStream(controller.signal);
   }
 
+  resumeSession(session: UpstreamSession): void {
+    this.sessionId = session.sessionId;
+    this.protocolVersion = session.protocolVersion;
+    this.postHeaders = undefined;
+  }
+
+  currentSession(): UpstreamSession | undefined {
+    return this.sessionId === undefined || this.protocolVersion === undefined ? undefined : { sessionId: this.sessionId, protocolVersion: this.protocolVersion };
+  }
+
   resetSession(): void {
     this.standalone?.abort();
     this.standalone = undefined;
@@ -128,11 +139,11 @@ export class StreamableHttpTransport implements UpstreamTransport {
     this.streams.delete(requestId);
   }
 
-  async close(): Promise<void> {
+  async close(options: { keepSession?: boolean } = {}): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     this.abortAll();
-    if (this.sessionId !== undefined && this.closedInfo === undefined) {
+    if (this.sessionId !== undefined && this.closedInfo === undefined && options.keepSession !== true) {
       // Tell the server it can free the session; a server that does not allow DELETE answers 405, also fine.
       await this.pool
         .request({ method: "DELETE", path: this.path, headers: this.headers(), signal: AbortSignal.timeout(DELETE_TIMEOUT_MS) }).then(discard, (error: unknown) => this.log.debug({ err: (error as Error).message }, "session DELETE failed"));

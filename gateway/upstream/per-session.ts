@@ -1,20 +1,29 @@
 /**
- * `scope: per-session`: each client session gets its own instance of the server (its own container), created on
- * the session's first call, capped at maxInstances, stopped when the session ends or the instance sits idle.
+ * `scope: per-session`: each client session gets its own instance of the server, created on the session's first
+ * call, capped at maxInstances, stopped when the session ends or the instance sits idle. A container server gets a
+ * container per session; an HTTP server a Streamable HTTP session per client session.
  *
  * The catalog comes from a first instance started with the gateway (the routing table needs it before any session
- * exists). That instance is not wasted: the first session to call claims it, and until then it is reaped like any
+ * exists). A container's is not wasted: the first session to call claims it, and until then it is reaped like any
  * idle one.
+ *
+ * An HTTP session is state on the (shared, remote) server, so it outlives this replica's instance: its id is kept
+ * with the client session's shared record (`upstreamSessions`), and whichever replica serves the client next
+ * carries the same upstream session on. Only the client session's end deletes it.
  */
 import { ErrorCode, JsonRpcError, type CatalogKind, type Implementation, type JsonObject, type JsonRpcNotification, type JsonRpcRequest, type ServerCapabilities } from "../protocol/index.ts";
 import type { ResolvedContainerServerConfig } from "../config/index.ts";
+import type { HttpServerConfig } from "../config/schema.ts";
 import { logger, type Logger } from "../log.ts";
 import { SupervisedBackend, type BackendOptions } from "./backend.ts";
 import { Backoff } from "./backoff.ts";
 import { emptyCatalog } from "./catalog.ts";
 import type { Backend, BackendCatalog, BackendHooks, BackendState, CallOptions, CallOwner } from "./types.ts";
+import type { UpstreamSession } from "./transport.ts";
 
+/** Containers cost a process each; HTTP sessions only the remote server's memory. */
 export const DEFAULT_MAX_INSTANCES = 10;
+export const DEFAULT_MAX_HTTP_SESSIONS = 100;
 export const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000;
 
 interface Instance {
@@ -23,6 +32,15 @@ interface Instance {
   sessionId: string | undefined;
   inflight: number;
   idleTimer: NodeJS.Timeout | undefined;
+}
+
+export type PerSessionConfig = ResolvedContainerServerConfig | (HttpServerConfig & { transport: "http" });
+
+/** Where a client session's upstream HTTP session is kept, so any replica can carry it on. */
+export interface UpstreamSessionStore {
+  /** Rejects when the store cannot answer: then no new upstream session is started in its place. */
+  get(clientSessionId: string, server: string): Promise<UpstreamSession | undefined>;
+  set(clientSessionId: string, server: string, session: UpstreamSession | undefined): void;
 }
 
 export class PerSessionBackend implements Backend {
@@ -34,7 +52,7 @@ export class PerSessionBackend implements Backend {
   instructions: string | undefined;
   protocolVersion: string | undefined;
 
-  private readonly config: ResolvedContainerServerConfig;
+  private readonly config: PerSessionConfig;
   private readonly hooks: BackendHooks;
   private readonly options: BackendOptions;
   private readonly log: Logger;
@@ -47,13 +65,16 @@ export class PerSessionBackend implements Backend {
   private readonly backoff: Backoff;
   private retryTimer: NodeJS.Timeout | undefined;
 
-  constructor(config: ResolvedContainerServerConfig, hooks: BackendHooks, options: BackendOptions) {
+  private readonly upstreamSessions: UpstreamSessionStore | undefined;
+
+  constructor(config: PerSessionConfig, hooks: BackendHooks, options: BackendOptions & { upstreamSessions?: UpstreamSessionStore }) {
     this.name = config.name;
     this.config = config;
     this.hooks = hooks;
     this.options = options;
-    this.log = logger("upstream", { server: config.name, transport: "container", scope: "per-session" });
-    this.maxInstances = config.maxInstances ?? DEFAULT_MAX_INSTANCES;
+    this.log = logger("upstream", { server: config.name, transport: config.transport, scope: "per-session" });
+    this.maxInstances = config.maxInstances ?? (config.transport === "http" ? DEFAULT_MAX_HTTP_SESSIONS : DEFAULT_MAX_INSTANCES);
+    this.upstreamSessions = config.transport === "http" ? options.upstreamSessions : undefined;
     this.idleTimeoutMs = config.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.backoff = new Backoff(options.backoff);
   }
@@ -89,9 +110,9 @@ export class PerSessionBackend implements Backend {
     for (const instance of this.instances) instance.backend.notify(method, params);
   }
 
-  releaseSession(sessionId: string): void {
+  releaseSession(sessionId: string, ended: boolean): void {
     const instance = this.bySession.get(sessionId);
-    if (instance !== undefined) void this.retire(instance, "its session ended");
+    if (instance !== undefined) void this.retire(instance, ended ? "its session ended" : "its session left this replica", ended);
   }
 
   async stop(): Promise<void> {
@@ -133,7 +154,8 @@ export class PerSessionBackend implements Backend {
     if (this.stopped) throw new JsonRpcError(ErrorCode.BackendUnavailable, `server "${this.name}" was stopped`);
     let instance = this.bySession.get(sessionId);
     if (instance === undefined) {
-      const unclaimed = [...this.instances].find((candidate) => candidate.sessionId === undefined);
+      // An HTTP session of the discovery instance is its own, not the client's: it is never claimed.
+      const unclaimed = this.config.transport === "http" ? undefined : [...this.instances].find((candidate) => candidate.sessionId === undefined);
       if (unclaimed !== undefined) {
         unclaimed.sessionId = sessionId;
         instance = unclaimed;
@@ -141,10 +163,15 @@ export class PerSessionBackend implements Backend {
         if (this.instances.size >= this.maxInstances) {
           throw new JsonRpcError(
             ErrorCode.BackendUnavailable,
-            `server "${this.name}" runs one container per session and all ${this.maxInstances} are in use; try again when a session ends`,
+            `server "${this.name}" runs one ${this.config.transport === "http" ? "upstream session" : "container"} per session and all ${this.maxInstances} are in use; try again when a session ends`,
           );
         }
-        instance = this.spawn(sessionId);
+        instance = this.spawn(sessionId, await this.storedSession(sessionId));
+        if (this.bySession.has(sessionId)) {
+          // Another call of the same session created one while we looked the stored session up: use that one.
+          void this.retire(instance, "a concurrent call started another", false);
+          instance = this.bySession.get(sessionId)!;
+        }
       }
       this.bySession.set(sessionId, instance);
     }
@@ -157,10 +184,31 @@ export class PerSessionBackend implements Backend {
     return instance;
   }
 
-  private spawn(sessionId: string | undefined): Instance {
+  /** The upstream session this client session already has (from any replica), to carry on. */
+  private async storedSession(sessionId: string): Promise<UpstreamSession | undefined> {
+    if (this.upstreamSessions === undefined) return undefined;
+    try {
+      return await this.upstreamSessions.get(sessionId, this.name);
+    } catch (error) {
+      // A fresh upstream session would silently drop whatever state the client has on the server.
+      throw new JsonRpcError(ErrorCode.StateUnavailable, `server "${this.name}" keeps per-session state, and this session's upstream session cannot be looked up: ${(error as Error).message}`);
+    }
+  }
+
+  private spawn(sessionId: string | undefined, resume?: UpstreamSession): Instance {
     // The hooks need the instance, and the instance needs the backend the hooks belong to.
     let self: Instance | undefined;
-    const backend = new SupervisedBackend(this.config, this.instanceHooks(() => self), this.options);
+    const store = this.upstreamSessions;
+    const upstreamSession =
+      store === undefined || sessionId === undefined
+        ? undefined
+        : {
+            onSession: (session: UpstreamSession) => store.set(sessionId, this.name, session),
+            ...(resume === undefined || this.capabilities === undefined
+              ? {}
+              : { resume: { ...resume, capabilities: this.capabilities, serverInfo: this.serverInfo, instructions: this.instructions } }),
+          };
+    const backend = new SupervisedBackend(this.config, this.instanceHooks(() => self), { ...this.options, ...(upstreamSession === undefined ? {} : { upstreamSession }) });
     const instance: Instance = { backend, sessionId, inflight: 0, idleTimer: undefined };
     self = instance;
     this.instances.add(instance);
@@ -174,12 +222,13 @@ export class PerSessionBackend implements Backend {
     instance.idleTimer.unref();
   }
 
-  private async retire(instance: Instance, why: string): Promise<void> {
+  /** `ended`: the client session is over, so its upstream HTTP session goes too; otherwise it is left alive. */
+  private async retire(instance: Instance, why: string, ended = false): Promise<void> {
     if (!this.instances.delete(instance)) return;
     clearTimeout(instance.idleTimer);
     if (instance.sessionId !== undefined && this.bySession.get(instance.sessionId) === instance) this.bySession.delete(instance.sessionId);
     this.log.info({ why, instances: this.instances.size }, "per-session instance stopping");
-    await instance.backend.stop();
+    await instance.backend.stop({ keepUpstreamSession: instance.sessionId !== undefined && !ended });
   }
 
   /** The newest instance's view of the server is the server's view (they all run the same image). */

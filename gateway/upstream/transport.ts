@@ -10,6 +10,12 @@ export interface TransportClosed {
   cause: string;
 }
 
+/** An upstream Streamable HTTP session: what a replica needs to carry it on. */
+export interface UpstreamSession {
+  sessionId: string;
+  protocolVersion: string;
+}
+
 export interface UpstreamTransport {
   /** Connects (spawns the child, opens the SSE stream). Rejects when that fails; onclose is not called then. */
   start(): Promise<void>;
@@ -19,8 +25,11 @@ export interface UpstreamTransport {
    * `headers` are per-message HTTP headers (a gateway identity assertion); stdio has none and ignores them.
    */
   send(message: JsonRpcMessage, headers?: Record<string, string>): Promise<void>;
-  /** Closes for good; resolves when the child has exited or the HTTP session is deleted. onclose is not called. */
-  close(): Promise<void>;
+  /**
+   * Closes for good; resolves when the child has exited or the HTTP session is deleted. onclose is not called.
+   * `keepSession`: HTTP leaves the upstream session alive (another replica carries it on) instead of deleting it.
+   */
+  close(options?: { keepSession?: boolean }): Promise<void>;
 
   /** After the initialize answer: HTTP sends MCP-Protocol-Version from now on. */
   negotiated?(protocolVersion: string): void;
@@ -28,6 +37,10 @@ export interface UpstreamTransport {
   initialized?(): void;
   /** HTTP: forget an expired session so the next initialize starts a new one. */
   resetSession?(): void;
+  /** HTTP: carry on a session another replica initialized, without a new initialize. */
+  resumeSession?(session: UpstreamSession): void;
+  /** HTTP: the session this transport speaks in, once initialized or resumed. */
+  currentSession?(): UpstreamSession | undefined;
   /** The call for this request id is over (timed out, cancelled): stop reading its response stream. */
   abandon?(requestId: JsonRpcId): void;
 

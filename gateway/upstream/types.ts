@@ -90,6 +90,9 @@ export interface Backend {
   notify(method: string, params?: JsonObject): void;
   /** Stops for good: kills the child / closes the HTTP session; in-flight calls reject with BackendClosed. */
   stop(): Promise<void>;
-  /** A client session ended: a backend holding per-session state (a per-session container) lets it go. */
-  releaseSession?(sessionId: string): void;
+  /**
+   * A client session left this replica: a backend holding per-session state lets it go. `ended`: the session is
+   * over everywhere (its upstream HTTP session is deleted); otherwise it may carry on at another replica.
+   */
+  releaseSession?(sessionId: string, ended: boolean): void;
 }
