@@ -56,3 +56,13 @@ export function logger(component: string, bindings: Record<string, unknown> = {}
   root ??= createRoot(undefined);
   return root.child({ component, ...bindings });
 }
+
+/** A Redis URL as logs and errors may show it: host:port only, since the URL can carry a password. */
+export function redisTarget(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname || "127.0.0.1"}:${parsed.port || "6379"}`;
+  } catch {
+    return "redis";
+  }
+}

@@ -7,7 +7,7 @@
  * at least once: a pipeline cut off mid-reply may have been applied in part, and its unconfirmed records are resent.
  */
 import { Redis } from "ioredis";
-import { logger } from "../log.ts";
+import { logger, redisTarget } from "../log.ts";
 import type { AuditSink, SinkStats } from "./sink.ts";
 
 export interface RedisSinkOptions {
@@ -28,7 +28,7 @@ const CLOSE_BUDGET_MS = 1_000;
 export function createRedisSink(options: RedisSinkOptions): AuditSink {
   const maxBuffered = Math.max(1, options.maxBuffered ?? 10_000);
   const batchSize = Math.min(MAX_BATCH, maxBuffered);
-  const target = hostPort(options.url);
+  const target = redisTarget(options.url);
   const queue = new Fifo();
   let sending: string[] = [];
   let written = 0;
@@ -186,15 +186,6 @@ export function createRedisSink(options: RedisSinkOptions): AuditSink {
       return stats;
     },
   };
-}
-
-function hostPort(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.hostname || "127.0.0.1"}:${parsed.port || "6379"}`;
-  } catch {
-    return "redis";
-  }
 }
 
 /** A FIFO whose shift is O(1): an outage can push far more records through the drop path than the buffer holds. */

@@ -9,7 +9,7 @@
  * into a 503 or into local-only behaviour, and ioredis reconnects in the background on its own.
  */
 import { Redis } from "ioredis";
-import { logger } from "../log.ts";
+import { logger, redisTarget } from "../log.ts";
 import { StateUnavailableError } from "./errors.ts";
 import { RedisRateLimiter } from "./rate-limit-redis.ts";
 import type { RateLimiter } from "./rate-limit.ts";
@@ -70,7 +70,7 @@ export class RedisState implements SharedState {
 
   constructor(options: RedisStateOptions) {
     this.replicaId = options.replicaId;
-    this.target = hostPort(options.url);
+    this.target = redisTarget(options.url);
     const common = { retryStrategy: (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), RETRY_CAP_MS) };
     this.redis = new Redis(options.url, {
       ...common,
@@ -273,14 +273,5 @@ class RedisBus implements ReplicaBus {
     } catch (error) {
       log.error({ err: (error as Error).message, type: message.type }, "replica bus handler failed");
     }
-  }
-}
-
-function hostPort(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.hostname || "127.0.0.1"}:${parsed.port || "6379"}`;
-  } catch {
-    return "redis";
   }
 }
