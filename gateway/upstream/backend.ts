@@ -10,7 +10,6 @@ import {
   asObject,
   isSupportedVersion,
   type CatalogKind,
-  type ClientCapabilities,
   type Implementation,
   type JsonObject,
   type ServerCapabilities,
@@ -20,26 +19,9 @@ import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { changedKinds, declaredKinds, emptyCatalog, fetchKinds, type ListCall } from "./catalog.ts";
 import { Peer } from "./connection.ts";
 import { HttpStatusError, SessionExpiredError, TransportClosedError, type TransportClosed, type UpstreamSession, type UpstreamTransport } from "./transport.ts";
-import { StdioTransport, stdioLaunch } from "./stdio-transport.ts";
-import { StreamableHttpTransport } from "./http-transport.ts";
-import { LegacySseTransport } from "./sse-transport.ts";
-import { ContainerTransport, type ContainerContext } from "./container/container-transport.ts";
+import type { ContainerContext } from "./container/container-transport.ts";
+import { clientCapabilitiesFor, createTransport } from "./transports.ts";
 import type { Backend, BackendCatalog, BackendConfig, BackendHooks, BackendState, CallOptions } from "./types.ts";
-
-/** What the gateway offers every backend: it relays these to whichever client the request belongs to. */
-/**
- * What the gateway offers a backend. Roots only where the config says `roots: true`: a shared backend usually
- * treats roots as its own global state (server-filesystem makes them its sandbox), so one agent's roots must not
- * reach it unless the operator knows the server asks per call.
- */
-export const CLIENT_CAPABILITIES: ClientCapabilities = {
-  sampling: {},
-  elicitation: { form: {}, url: {} },
-};
-
-export function clientCapabilitiesFor(config: BackendConfig): ClientCapabilities {
-  return config.roots ? { ...CLIENT_CAPABILITIES, roots: {} } : CLIENT_CAPABILITIES;
-}
 
 export interface BackendOptions {
   /** Folder of the config file: stdio `cwd` resolves against it, and it is the default cwd. */
@@ -163,7 +145,7 @@ export class SupervisedBackend implements Backend {
   }
 
   private async connect(): Promise<void> {
-    const transport = this.createTransport();
+    const transport = createTransport(this.config, this.options.configDir, this.options.containers, this.log);
     const peer: Peer = new Peer({
       server: this.name,
       transport,
@@ -376,17 +358,6 @@ export class SupervisedBackend implements Backend {
     this.setState("stopped", "stopped");
     await transport?.close({ keepSession: this.keepUpstreamSession }).catch((error: unknown) => this.log.warn({ err: reasonOf(error) }, "closing the backend failed"));
     this.log.info("backend stopped");
-  }
-
-  private createTransport(): UpstreamTransport {
-    const { config } = this;
-    if (config.transport === "stdio") return new StdioTransport(stdioLaunch(config, this.options.configDir), this.log);
-    if (config.transport === "http") return new StreamableHttpTransport(config, this.log);
-    if (config.transport === "container") {
-      if (this.options.containers === undefined) throw new Error("container servers need BackendOptions.containers (planContainers)");
-      return new ContainerTransport(config, this.options.containers, this.log);
-    }
-    return new LegacySseTransport(config, this.log);
   }
 
   private setState(state: BackendState, detail: string | undefined): void {

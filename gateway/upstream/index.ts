@@ -8,7 +8,8 @@ export type { BackendOptions } from "./backend.ts";
 export type { BackoffOptions } from "./backoff.ts";
 export type { UpstreamSessionStore } from "./per-session.ts";
 export type { UpstreamSession } from "./transport.ts";
-export { CLIENT_CAPABILITIES, IDENTITY_META_KEY } from "./backend.ts";
+export { IDENTITY_META_KEY } from "./backend.ts";
+export { CLIENT_CAPABILITIES } from "./transports.ts";
 
 export function createBackend(config: BackendConfig, hooks: BackendHooks, options: BackendOptions & { upstreamSessions?: UpstreamSessionStore }): Backend {
   if (config.transport === "container" && config.scope === "per-session") return new PerSessionBackend(config, hooks, options);
