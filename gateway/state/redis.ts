@@ -59,7 +59,7 @@ export class RedisState implements SharedState {
   readonly kind = "redis";
   readonly replicaId: string;
   readonly sessions: SessionRecords;
-  readonly bus: ReplicaBus;
+  readonly bus: RedisBus;
   readonly limiter: RateLimiter;
   private readonly redis: ScriptedRedis;
   private readonly subscriber: Redis;
@@ -82,8 +82,10 @@ export class RedisState implements SharedState {
     this.redis.defineCommand("gatehouseTouch", { numberOfKeys: 2, lua: TOUCH });
     this.redis.defineCommand("gatehouseSetIfLive", { numberOfKeys: 1, lua: SET_IF_LIVE });
     this.redis.defineCommand("gatehouseReleaseStream", { numberOfKeys: 1, lua: RELEASE_STREAM });
-    // The subscriber only subscribes; ioredis re-subscribes after every reconnect by itself.
-    this.subscriber = new Redis(options.url, { ...common, enableOfflineQueue: true });
+    // The subscriber only subscribes. Its SUBSCRIBE waits for a connection as long as it takes (no retry budget:
+    // ioredis re-subscribes after a reconnect only to channels it had confirmed, so a refused first SUBSCRIBE
+    // would leave the bus deaf for good); the bus also subscribes again on every "ready".
+    this.subscriber = new Redis(options.url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null });
     this.watch(this.redis, "commands");
     this.watch(this.subscriber, "subscriber");
     const prefix = options.keyPrefix;
@@ -93,7 +95,7 @@ export class RedisState implements SharedState {
   }
 
   unavailable(): string | undefined {
-    if (this.redis.status === "ready" && this.subscriber.status === "ready") return undefined;
+    if (this.redis.status === "ready" && this.subscriber.status === "ready" && this.bus.listening) return undefined;
     return `Redis at ${this.target} is unreachable${this.lastError === undefined ? "" : ` (${this.lastError})`}`;
   }
 
@@ -222,6 +224,7 @@ class RedisBus implements ReplicaBus {
   private readonly channelPrefix: string;
   private readonly failure: (error: unknown) => StateUnavailableError;
   private handler: ((message: BusEnvelope) => void) | undefined;
+  private subscribed = false;
 
   constructor(redis: Redis, subscriber: Redis, prefix: string, self: string, failure: (error: unknown) => StateUnavailableError) {
     this.redis = redis;
@@ -232,9 +235,21 @@ class RedisBus implements ReplicaBus {
     this.direct = `${this.channelPrefix}${self}`;
     this.everyone = `${prefix}broadcast`;
     subscriber.on("message", (channel: string, text: string) => this.receive(channel, text));
-    subscriber.subscribe(this.direct, this.everyone).catch((error: unknown) => {
-      log.warn({ err: (error as Error).message }, "could not subscribe to the replica channels yet; ioredis retries on reconnect");
-    });
+    subscriber.on("close", () => (this.subscribed = false));
+    subscriber.on("ready", () => this.subscribe());
+    this.subscribe();
+  }
+
+  /** True once Redis confirmed both channels on the current connection. */
+  get listening(): boolean {
+    return this.subscribed;
+  }
+
+  private subscribe(): void {
+    this.subscriber.subscribe(this.direct, this.everyone).then(
+      () => (this.subscribed = this.subscriber.status === "ready"),
+      (error: unknown) => log.warn({ err: (error as Error).message }, "could not subscribe to the replica channels; trying again on the next connection"),
+    );
   }
 
   async send(replica: string, message: BusMessage): Promise<boolean> {

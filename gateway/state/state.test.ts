@@ -318,3 +318,27 @@ describe("redis outage", () => {
     expect((await state.sessions.get(r.id))?.record).toEqual(r);
   });
 });
+
+describe("redis down when the replicas start", () => {
+  it("the bus comes up once Redis does, even after longer than a client's retry budget (about 18 s of reconnects)", async () => {
+    const late = await startRedis();
+    await late.stop();
+    const prefix = `test:${randomUUID()}:`;
+    const a = new RedisState({ url: late.url, keyPrefix: prefix, replicaId: "replica-a" });
+    const b = new RedisState({ url: late.url, keyPrefix: prefix, replicaId: "replica-b" });
+    const heard: BusEnvelope[] = [];
+    b.bus.onMessage((m) => heard.push(m));
+    try {
+      expect(a.unavailable()).toContain(`127.0.0.1:${late.port}`);
+      await new Promise((r) => setTimeout(r, 22_000));
+      await late.restart();
+      expect(await a.ready(15_000)).toBe(true);
+      expect(await b.ready(15_000)).toBe(true);
+      await waitFor(async () => (await a.bus.send("replica-b", reload("late"))) || undefined, 10_000, "replica-b to listen");
+      await waitFor(() => heard.some((m) => m.type === "reload" && m.revision === "late" && m.from === "replica-a") || undefined, 5_000, "the message at replica-b");
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await late.stop();
+    }
+  }, 60_000);
+});
