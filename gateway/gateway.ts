@@ -391,9 +391,10 @@ export class Gateway {
     runtime.reloadNow().catch((error: unknown) => log.warn({ err: (error as Error).message }, "policy reload after a peer's failed"));
   }
 
+  /** To the streams held here: a reload reaches every replica, and each tells its own streams (not N copies). */
   private broadcastListChanged(kinds: CatalogKind[]): void {
     for (const session of this.sessions.local.values()) {
-      for (const kind of kinds) session.sendStandalone({ jsonrpc: "2.0", method: LIST_CHANGED_BY_KIND[kind] });
+      for (const kind of kinds) session.sendLocal({ jsonrpc: "2.0", method: LIST_CHANGED_BY_KIND[kind] });
     }
   }
 }

@@ -57,7 +57,7 @@ async function rawPost(url: string, agent: string, body: unknown, sessionId?: st
   const headers: Record<string, string> = { authorization: `Bearer ${await mintToken(agent)}`, "content-type": "application/json", accept, "mcp-protocol-version": "2025-11-25" };
   if (sessionId !== undefined) headers["mcp-session-id"] = sessionId;
   const response = await fetch(url, { method: "POST", headers, body: JSON.stringify(body) });
-  return { status: response.status, body: (await response.json()) as { result?: Record<string, unknown>; error?: { code: number; message: string; data?: { retryAfterMs?: number } } } };
+  return { status: response.status, retryAfter: response.headers.get("retry-after"), body: (await response.json()) as { result?: Record<string, unknown>; error?: { code: number; message: string; data?: { retryAfterMs?: number } } } };
 }
 
 const initialize = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "raw", version: "1" } } };
@@ -175,17 +175,18 @@ describe("two replicas sharing Redis", () => {
     expect(text(await onA.client.callTool({ name: "flaky__echo", arguments: { text: "during the outage" } }))).toContain("during the outage");
     const closed = await onB.client.callTool({ name: "flaky__echo", arguments: { text: "x" } }).then(() => undefined, (error: { code?: number; message: string }) => error);
     expect(closed?.code).toBe(-32013);
-    expect(closed?.message).toMatch(/Rate limits cannot be checked .*rateLimits\.onStoreError: closed/);
+    expect(closed?.message).toMatch(/Rate limits cannot be checked right now \(rateLimits\.onStoreError: closed\); retry shortly/);
     // Listing needs no shared state: B still answers erin.
     expect((await onB.client.listTools()).tools.length).toBeGreaterThan(0);
 
     const fresh = await rawPost(a.url, "frank", initialize);
     expect(fresh.status).toBe(503);
     expect(fresh.body.error?.code).toBe(-32013);
-    expect(fresh.body.error?.message).toMatch(/^Service Unavailable: a new session cannot be shared with the other replicas: Redis at 127\.0\.0\.1:\d+ is unreachable/);
+    expect(fresh.body.error?.message).toBe("Service Unavailable: shared session state is unreachable, so a new session cannot be started; retry shortly");
+    expect(fresh.retryAfter).toBe("1");
     const elsewhere = await rawPost(b.url, "dave", { jsonrpc: "2.0", id: 5, method: "tools/list" }, daveSession);
     expect(elsewhere.status).toBe(503);
-    expect(elsewhere.body.error?.message).toMatch(/this replica does not hold session .* shared state unavailable/);
+    expect(elsewhere.body.error?.message).toBe("Service Unavailable: shared session state is unreachable, so this replica cannot find the session; retry shortly");
     expect(a.child.process.exitCode).toBeNull();
     expect(b.child.process.exitCode).toBeNull();
 

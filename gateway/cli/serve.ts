@@ -102,9 +102,13 @@ export async function serve(argv: string[]): Promise<number> {
     }
     await gateway.reload(withOverrides(next.config, args.host, port), { fromPeer });
   };
-  gateway.onPeerConfigReload = () => void reload(true);
-  const watcher = args.config === undefined || args["no-watch"] ? undefined : watchFile(args.config, () => reload());
-  process.on("SIGHUP", () => void reload());
+  // A reload that throws must not take the process down (and a peer's would take every replica down at once).
+  const reloadSafely = (fromPeer: boolean): void => {
+    reload(fromPeer).catch((error: unknown) => log.error({ err: (error as Error).message }, "reload failed; the previous config keeps serving"));
+  };
+  gateway.onPeerConfigReload = () => reloadSafely(true);
+  const watcher = args.config === undefined || args["no-watch"] ? undefined : watchFile(args.config, async () => reloadSafely(false));
+  process.on("SIGHUP", () => reloadSafely(false));
 
   if (args.stdio) {
     // Ends on stdin EOF (the client went away) or on a signal; either way backends are stopped, not orphaned.

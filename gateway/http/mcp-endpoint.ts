@@ -25,6 +25,7 @@ import type { Backend } from "../upstream/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
 import { auditUnavailableResponse, type AuthOutcome } from "./auth.ts";
 import { SSE_HEADERS, SseChannel } from "./sse-channel.ts";
+import { logger } from "../log.ts";
 import { acceptsJson, acceptsSse, checkOrigin, checkPostHeaders, checkProtocolVersion, errorResponse, readBody, type Refusal } from "./guards.ts";
 
 export interface McpEndpointDeps {
@@ -39,13 +40,21 @@ export interface McpEndpointDeps {
   authenticate: (c: Context) => Promise<AuthOutcome>;
 }
 
+const log = logger("mcp-endpoint");
 const SESSION_HEADER = "mcp-session-id";
 const JSON_HEADERS = { "content-type": "application/json" } as const;
 const KEEPALIVE_MS = 15_000;
 
-function stateUnavailable(detail: string): Refusal {
-  return { status: 503, code: ErrorCode.StateUnavailable, message: `Service Unavailable: ${detail}; retry shortly` };
+/**
+ * 503 for a request that needs shared state while Redis is away. The client learns what failed and to retry;
+ * where Redis lives and why it failed go to the operator's log only.
+ */
+function stateUnavailable(what: string, cause: string): Refusal {
+  log.warn({ cause }, `shared state unavailable: ${what}`);
+  return { status: 503, code: ErrorCode.StateUnavailable, message: `Service Unavailable: shared session state is unreachable, so ${what}; retry shortly` };
 }
+
+const RETRY_AFTER = { "retry-after": "1" } as const;
 
 /** A whole answer as a one-event SSE stream, for clients whose Accept excludes JSON. */
 function sseResponse(message: JsonRpcMessage, headers: Record<string, string> = {}): Response {
@@ -85,7 +94,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
       traceparent: c.req.header("traceparent"),
       http: httpOf(c),
     });
-    return kept ? errorResponse(status, code, message, extra.id ?? null) : auditUnavailableResponse();
+    return kept ? errorResponse(status, code, message, extra.id ?? null, status === 503 ? RETRY_AFTER : {}) : auditUnavailableResponse();
   };
 
   /**
@@ -102,7 +111,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
       session = await deps.sessions.resolve(id, identity);
     } catch (error) {
       if (!(error instanceof StateUnavailableError)) throw error;
-      return { response: await refuse(c, identity, stateUnavailable(`this replica does not hold session ${id}, and ${error.message}`), { method }) };
+      return { response: await refuse(c, identity, stateUnavailable("this replica cannot find the session", error.message), { method }) };
     }
     if (session === undefined) {
       return { response: await refuse(c, identity, { status: 404, code: ErrorCode.InvalidRequest, message: "Session not found: it ended or never existed; initialize a new one" }, { method }) };
@@ -160,7 +169,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     if (!deps.accepting()) return refuse(c, identity, { status: 503, code: ErrorCode.ShuttingDown, message: "gateway is shutting down" }, { id: request.id, method: Method.Initialize, bytesIn: context.bytesIn });
     const down = deps.sessions.unavailable();
     if (down !== undefined) {
-      return refuse(c, identity, stateUnavailable(`a new session cannot be shared with the other replicas: ${down}`), { id: request.id, method: Method.Initialize, bytesIn: context.bytesIn });
+      return refuse(c, identity, stateUnavailable("a new session cannot be started", down), { id: request.id, method: Method.Initialize, bytesIn: context.bytesIn });
     }
     const { session, response } = await deps.dispatcher.initialize(request, identity, context);
     const sessionHeader: Record<string, string> = {};
@@ -170,7 +179,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
       } catch (error) {
         if (!(error instanceof StateUnavailableError)) throw error;
         session.close();
-        return refuse(c, identity, stateUnavailable(`the new session could not be shared with the other replicas: ${error.message}`), { id: request.id, method: Method.Initialize, session });
+        return refuse(c, identity, stateUnavailable("a new session cannot be started", error.message), { id: request.id, method: Method.Initialize, session });
       }
       sessionHeader["mcp-session-id"] = session.id;
     }
@@ -287,7 +296,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
       await deps.sessions.end(found.session);
     } catch (error) {
       if (!(error instanceof StateUnavailableError)) throw error;
-      return refuse(c, auth.identity, stateUnavailable(`the session ended on this replica, but not in shared state (${error.message}); repeat the DELETE`), { session: found.session });
+      return refuse(c, auth.identity, stateUnavailable("the session ended on this replica only (repeat the DELETE)", error.message), { session: found.session });
     }
     return new Response(null, { status: 200 });
   }

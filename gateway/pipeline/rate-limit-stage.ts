@@ -3,6 +3,9 @@
  * and tool (tools/call), and the one a policy obligation names (`rateLimit: {key, perMinute}`). Config buckets
  * are the operator's ceiling; an obligation can only add a bucket, never lift one. Every bucket of a call is
  * taken all or nothing, so a refused call costs no bucket a token.
+ *
+ * When the bucket store cannot answer, `rateLimits.onStoreError` decides for the operator's own buckets; a limit
+ * the policy demands is never waived (fail closed), whatever that setting says.
  */
 import { ErrorCode, JsonRpcError, Method } from "../protocol/index.ts";
 import type { ClientSession } from "../session/index.ts";
@@ -39,8 +42,9 @@ export class RateLimitStage {
 
   bucketsFor(session: ClientSession, trace: CallTrace, call: RateLimitCall): BucketSpec[] {
     const settings = this.settings();
-    // The agent id goes in a {hash tag}, encoded so it cannot close the tag: one Redis Cluster slot per agent.
-    const agent = `{${encodeURIComponent(session.identity.agentId)}}`;
+    // The agent goes in a {hash tag}, encoded so it cannot close the tag: one Redis Cluster slot per agent. Its
+    // issuer is part of it: two issuers may each have an agent with the same id.
+    const agent = `{${encodeURIComponent(session.identity.issuer)}/${encodeURIComponent(session.identity.agentId)}}`;
     const buckets: BucketSpec[] = [];
     if (settings.perAgent !== undefined) {
       buckets.push({ key: `agent:${agent}`, label: "perAgent", perMinute: settings.perAgent.perMinute, burst: settings.perAgent.burst ?? Math.max(1, Math.floor(settings.perAgent.perMinute)) });
@@ -67,7 +71,7 @@ export class RateLimitStage {
       decision = await this.limiter().take(buckets);
     } catch (error) {
       if (!(error instanceof StateUnavailableError)) throw error;
-      return this.storeFailed(error);
+      return this.storeFailed(error, buckets.some((b) => b.key.startsWith("policy:")));
     }
     if (decision.allowed) return;
     const { bucket, retryAfterMs } = decision;
@@ -79,14 +83,16 @@ export class RateLimitStage {
     );
   }
 
-  private storeFailed(error: StateUnavailableError): void {
-    const mode = this.settings().onStoreError;
+  private storeFailed(error: StateUnavailableError, policyDemandsLimit: boolean): void {
+    const mode = policyDemandsLimit ? "closed" : this.settings().onStoreError;
     const now = Date.now();
     if (now - this.lastStoreWarning > STORE_WARNING_EVERY_MS) {
       this.lastStoreWarning = now;
       log.warn({ err: error.message, onStoreError: mode }, mode === "open" ? "rate limits unchecked while their store is away (fail open)" : "calls refused while the rate-limit store is away (fail closed)");
     }
     if (mode === "open") return;
-    throw new JsonRpcError(ErrorCode.StateUnavailable, `Rate limits cannot be checked (${error.message}), and this gateway refuses calls then (rateLimits.onStoreError: closed); retry shortly`);
+    // The store's address stays in the log: agents learn only that they should retry.
+    const why = policyDemandsLimit ? "the policy limits this call" : "rateLimits.onStoreError: closed";
+    throw new JsonRpcError(ErrorCode.StateUnavailable, `Rate limits cannot be checked right now (${why}); retry shortly`);
   }
 }

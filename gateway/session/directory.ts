@@ -5,7 +5,7 @@
  *
  * Over the in-memory state there is one replica and all of this reduces to the local store.
  */
-import type { JsonRpcId, JsonRpcMessage, JsonRpcResponse, LogLevel, ProtocolVersion } from "../protocol/index.ts";
+import { ErrorCode, type JsonRpcId, type JsonRpcMessage, type JsonRpcResponse, type LogLevel, type ProtocolVersion } from "../protocol/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
 import { StateUnavailableError, type BusEnvelope, type SessionRecord, type SharedState } from "../state/index.ts";
 import { ClientSession, principalOf, replicaOfClientRequest, type OutboundChannel } from "./session.ts";
@@ -126,8 +126,11 @@ export class SessionDirectory {
 
   streamClosed(session: ClientSession): void {
     if (session.isClosed) return;
-    this.quietly(this.state.sessions.setStream(session.id, this.state.replicaId, false), "clear the GET stream");
-    this.quietly(this.state.bus.broadcast({ type: "stream-moved", session: session.id, replica: null }), "announce the closed GET stream");
+    // Announced only when this replica still held it: a late close must not erase the pointer to a newer stream.
+    const released = this.state.sessions.setStream(session.id, this.state.replicaId, false).then((cleared) =>
+      cleared ? this.state.bus.broadcast({ type: "stream-moved", session: session.id, replica: null }) : undefined,
+    );
+    this.quietly(released, "clear the GET stream");
   }
 
   logLevelChanged(session: ClientSession, level: LogLevel): void {
@@ -198,8 +201,7 @@ export class SessionDirectory {
       send: (message: JsonRpcMessage) => {
         this.state.bus.send(replica, { type: "deliver", session: session.id, message }).then(
           (received) => {
-            // That replica is gone (killed): stop sending into the void until the client opens a new stream.
-            if (!received) session.setRemoteStream(undefined);
+            if (!received) this.streamLost(session, replica, message);
           },
           (error: unknown) => log.debug({ err: (error as Error).message }, "could not relay to the stream's replica"),
         );
@@ -208,6 +210,18 @@ export class SessionDirectory {
       close: () => {},
     };
     session.setRemoteStream(channel);
+  }
+
+  /**
+   * The replica holding the stream is gone (killed): stop sending into the void, clear its stale pointer, and fail
+   * a request that went there at once rather than at its timeout. The client's reconnect opens a new stream.
+   */
+  private streamLost(session: ClientSession, replica: string, message: JsonRpcMessage): void {
+    session.setRemoteStream(undefined);
+    this.quietly(this.state.sessions.setStream(session.id, replica, false), "clear a dead replica's stream");
+    if ("method" in message && "id" in message) {
+      session.settleClientRequest({ jsonrpc: "2.0", id: message.id, error: { code: ErrorCode.BackendUnavailable, message: "the client's GET stream was on a replica that is gone; it must reconnect" } });
+    }
   }
 
   private refreshSoon(session: ClientSession, now = Date.now()): void {

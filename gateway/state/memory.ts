@@ -34,11 +34,13 @@ class MemorySessionRecords implements SessionRecords {
     return { status: "restored" };
   }
 
-  async setStream(id: string, replica: string, open: boolean): Promise<void> {
+  async setStream(id: string, replica: string, open: boolean): Promise<boolean> {
     const shared = this.live(id)?.shared;
-    if (shared === undefined) return;
+    if (shared === undefined) return false;
     if (open) shared.stream = replica;
     else if (shared.stream === replica) shared.stream = undefined;
+    else return false;
+    return true;
   }
 
   async setLogLevel(id: string, level: string): Promise<void> {

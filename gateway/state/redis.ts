@@ -19,7 +19,8 @@ const log = logger("state-redis");
 const COMMAND_TIMEOUT_MS = 2_000;
 const RETRY_CAP_MS = 1_000;
 
-// A touch renews the record, or says it ended (tombstone), or rewrites it when the store lost it.
+// A touch renews the record, or says it ended (tombstone: -1) or is missing (0). Only then is the record sent, to
+// RESTORE, which rewrites it unless it ended meanwhile: the common touch carries no client-sized payload.
 const TOUCH = `
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
@@ -27,9 +28,13 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   return {1, v[1] or '', v[2] or ''}
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {-1} end
-redis.call('HSET', KEYS[1], 'record', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return {0}`;
+
+const RESTORE = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+redis.call('HSETNX', KEYS[1], 'record', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 0`;
 
 // Field updates never resurrect a record that ended or expired (HSET alone would create a record-less hash).
 const SET_IF_LIVE = `
@@ -39,11 +44,12 @@ return 1`;
 
 // Closing a stream clears the field only if this replica still holds it (another may have taken it over).
 const RELEASE_STREAM = `
-if redis.call('HGET', KEYS[1], 'stream') == ARGV[1] then redis.call('HDEL', KEYS[1], 'stream') end
-return 1`;
+if redis.call('HGET', KEYS[1], 'stream') == ARGV[1] then return redis.call('HDEL', KEYS[1], 'stream') end
+return 0`;
 
 interface ScriptedRedis extends Redis {
-  gatehouseTouch(session: string, tombstone: string, ttlMs: number, record: string): Promise<[number, string?, string?]>;
+  gatehouseTouch(session: string, tombstone: string, ttlMs: number): Promise<[number, string?, string?]>;
+  gatehouseRestore(session: string, tombstone: string, ttlMs: number, record: string): Promise<number>;
   gatehouseSetIfLive(session: string, field: string, value: string): Promise<number>;
   gatehouseReleaseStream(session: string, replica: string): Promise<number>;
 }
@@ -80,6 +86,7 @@ export class RedisState implements SharedState {
       commandTimeout: COMMAND_TIMEOUT_MS,
     }) as ScriptedRedis;
     this.redis.defineCommand("gatehouseTouch", { numberOfKeys: 2, lua: TOUCH });
+    this.redis.defineCommand("gatehouseRestore", { numberOfKeys: 2, lua: RESTORE });
     this.redis.defineCommand("gatehouseSetIfLive", { numberOfKeys: 1, lua: SET_IF_LIVE });
     this.redis.defineCommand("gatehouseReleaseStream", { numberOfKeys: 1, lua: RELEASE_STREAM });
     // The subscriber only subscribes. Its SUBSCRIBE waits for a connection as long as it takes (no retry budget:
@@ -186,17 +193,20 @@ class RedisSessionRecords implements SessionRecords {
 
   touch(record: SessionRecord, ttlMs: number): Promise<TouchOutcome> {
     return this.run(async () => {
-      const [status, stream, level] = await this.redis.gatehouseTouch(this.key(record.id), this.tombstone(record.id), ttlMs, JSON.stringify(record));
+      const [status, stream, level] = await this.redis.gatehouseTouch(this.key(record.id), this.tombstone(record.id), ttlMs);
       if (status === -1) return { status: "ended" };
-      if (status === 0) return { status: "restored" };
+      if (status === 0) {
+        const restored = await this.redis.gatehouseRestore(this.key(record.id), this.tombstone(record.id), ttlMs, JSON.stringify(record));
+        return restored === -1 ? { status: "ended" } : { status: "restored" };
+      }
       return { status: "alive", stream: stream || undefined, logLevel: level || undefined };
     });
   }
 
-  setStream(id: string, replica: string, open: boolean): Promise<void> {
+  setStream(id: string, replica: string, open: boolean): Promise<boolean> {
     return this.run(async () => {
-      if (open) await this.redis.gatehouseSetIfLive(this.key(id), "stream", replica);
-      else await this.redis.gatehouseReleaseStream(this.key(id), replica);
+      if (open) return (await this.redis.gatehouseSetIfLive(this.key(id), "stream", replica)) === 1;
+      return (await this.redis.gatehouseReleaseStream(this.key(id), replica)) === 1;
     });
   }
 

@@ -38,8 +38,11 @@ export interface SessionRecords {
   create(record: SessionRecord, ttlMs: number): Promise<void>;
   get(id: string): Promise<SharedSession | undefined>;
   touch(record: SessionRecord, ttlMs: number): Promise<TouchOutcome>;
-  /** Sets the replica holding the stream; `undefined` clears it, but only if `replica` still holds it. */
-  setStream(id: string, replica: string, open: boolean): Promise<void>;
+  /**
+   * open: `replica` now holds the session's stream. Not open: clears it, but only if `replica` still holds it;
+   * resolves true when it did (so only then is there a change to announce).
+   */
+  setStream(id: string, replica: string, open: boolean): Promise<boolean>;
   setLogLevel(id: string, level: string): Promise<void>;
   setBackendSession(id: string, server: string, upstreamSessionId: string | undefined): Promise<void>;
   /** Deletes the record and leaves a tombstone for `ttlMs`, so a replica that still holds a copy learns it ended. */

@@ -191,7 +191,8 @@ export class PerSessionBackend implements Backend {
       return await this.upstreamSessions.get(sessionId, this.name);
     } catch (error) {
       // A fresh upstream session would silently drop whatever state the client has on the server.
-      throw new JsonRpcError(ErrorCode.StateUnavailable, `server "${this.name}" keeps per-session state, and this session's upstream session cannot be looked up: ${(error as Error).message}`);
+      this.log.warn({ err: (error as Error).message }, "cannot look up a client session's upstream session");
+      throw new JsonRpcError(ErrorCode.StateUnavailable, `server "${this.name}" keeps per-session state, and this session's upstream session cannot be looked up right now (shared state unreachable); retry shortly`);
     }
   }
 
