@@ -2,7 +2,6 @@
  * The composition root: config → backends → routing table → pipeline → HTTP. Owns the lifecycle (start, reload,
  * drain) and nothing else; every decision about a message lives in its stage.
  */
-import { randomBytes } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { Hono } from "hono";
 import type { ResolvedConfig, ResolvedServerConfig } from "./config/index.ts";
@@ -11,7 +10,8 @@ import type { AgentIdentity } from "./identity/index.ts";
 import { LIST_CHANGED_BY_KIND } from "./protocol/index.ts";
 import { buildRoutingTable, type RoutingTable } from "./routing/index.ts";
 import { SessionDirectory } from "./session/index.ts";
-import { MemoryState, RedisState, type SharedState } from "./state/index.ts";
+import type { SharedState } from "./state/index.ts";
+import { STATE_READY_WAIT_MS, createState, upstreamSessionsIn } from "./state-setup.ts";
 import { Dispatcher, createBackendHooks, GATEWAY_INFO } from "./pipeline/index.ts";
 import {
   createBackend,
@@ -21,8 +21,6 @@ import {
   type BackendHooks,
   type BackendState,
   type ContainerContext,
-  type UpstreamSession,
-  type UpstreamSessionStore,
 } from "./upstream/index.ts";
 import { createAuth, createHttpApp, isLoopbackHostname, type Readiness } from "./http/index.ts";
 import { createIdentity, type GatewayIdentity } from "./identity-setup.ts";
@@ -73,6 +71,7 @@ export class Gateway {
   private policy: GatewayPolicy | undefined;
   private audit: GatewayAudit | undefined;
   private containers: ContainerContext | undefined;
+  private peerPolicyLoads = 0;
 
   private constructor(config: ResolvedConfig, options: GatewayOptions, identity: GatewayIdentity) {
     this.config = config;
@@ -129,6 +128,8 @@ export class Gateway {
     try {
       gateway.audit = await startAudit(config, identity.key);
     } catch (error) {
+      gateway.sessions.close();
+      await gateway.state.close();
       throw new GatewayConfigError([`audit: ${(error as Error).message}`]);
     }
     gateway.policy = await gateway.startPolicy(config);
@@ -141,6 +142,8 @@ export class Gateway {
       await gateway.stopBackends([...gateway.backends.values()]);
       gateway.policy?.runtime.stop();
       await gateway.audit?.log.close();
+      gateway.sessions.close();
+      await gateway.state.close();
       throw new GatewayConfigError(built.errors);
     }
     gateway.table = built.table;
@@ -239,6 +242,7 @@ export class Gateway {
   private async applyReload(next: ResolvedConfig): Promise<{ ok: true; changed: string[] } | { ok: false; errors: string[] }> {
     if (!isDeepStrictEqual(next.listen, this.config.listen)) log.warn("listen address changed: it takes effect on restart");
     if (!isDeepStrictEqual(next.audit, this.config.audit)) log.warn("audit settings changed: they take effect on restart");
+    if (!isDeepStrictEqual(next.state, this.config.state)) log.warn("state settings changed: they take effect on restart");
     const candidates = new Map<string, Backend>();
     const started: Backend[] = [];
     const changed: string[] = [];
@@ -307,7 +311,7 @@ export class Gateway {
     return createBackend(server, this.hooks, {
       configDir: this.config.configDir,
       clientInfo,
-      upstreamSessions: this.upstreamSessions,
+      upstreamSessions: upstreamSessionsIn(this.state),
       ...(this.containers === undefined ? {} : { containers: this.containers }),
     });
   }
@@ -361,21 +365,9 @@ export class Gateway {
     if (state === "ready" && backend !== undefined) this.dispatcher.resubscribe(server, backend);
   }
 
-  /** Per-session HTTP servers keep each client session's upstream session id in its shared record. */
-  private readonly upstreamSessions: UpstreamSessionStore = {
-    get: async (clientSessionId, server) => {
-      const stored = (await this.state.sessions.get(clientSessionId))?.backendSessions[server];
-      return stored === undefined ? undefined : (JSON.parse(stored) as UpstreamSession);
-    },
-    set: (clientSessionId, server, session) => {
-      this.state.sessions.setBackendSession(clientSessionId, server, session && JSON.stringify(session)).catch((error: unknown) => {
-        log.warn({ server, err: (error as Error).message }, "could not share an upstream session id; another replica would start a new one");
-      });
-    },
-  };
-
   private startPolicy(config: ResolvedConfig): Promise<GatewayPolicy | undefined> {
-    return startPolicy(config, { onLoaded: (revision) => this.sessions.announceReload("policy", revision) });
+    // A load a peer's announcement caused is not announced again (N replicas would echo every revision N times).
+    return startPolicy(config, { onLoaded: (revision) => (this.peerPolicyLoads > 0 ? undefined : this.sessions.announceReload("policy", revision)) });
   }
 
   /** Another replica reloaded. Config: re-read our own file (serve's hook). Policy: fetch now, not at the next poll. */
@@ -388,7 +380,11 @@ export class Gateway {
     const runtime = this.policy?.runtime;
     if (runtime === undefined || (revision !== undefined && runtime.engine.revision === revision)) return;
     log.info({ revision }, "another replica loaded a new policy; reloading ours");
-    runtime.reloadNow().catch((error: unknown) => log.warn({ err: (error as Error).message }, "policy reload after a peer's failed"));
+    this.peerPolicyLoads++;
+    runtime
+      .reloadNow()
+      .catch((error: unknown) => log.warn({ err: (error as Error).message }, "policy reload after a peer's failed"))
+      .finally(() => this.peerPolicyLoads--);
   }
 
   /** To the streams held here: a reload reaches every replica, and each tells its own streams (not N copies). */
@@ -397,16 +393,6 @@ export class Gateway {
       for (const kind of kinds) session.sendLocal({ jsonrpc: "2.0", method: LIST_CHANGED_BY_KIND[kind] });
     }
   }
-}
-
-const STATE_READY_WAIT_MS = 3_000;
-
-/** The replica id is unique per process: a restarted pod must not receive what was meant for its predecessor. */
-function createState(config: ResolvedConfig): SharedState {
-  const replicaId = `${config.audit.replica}-${randomBytes(4).toString("hex")}`;
-  const { state } = config;
-  if (state.store === "redis" && state.redis !== undefined) return new RedisState({ url: state.redis.url, keyPrefix: state.redis.keyPrefix, replicaId });
-  return new MemoryState(replicaId);
 }
 
 /** Container servers that cannot run as containers here become their fallback process (with a warning). */

@@ -15,6 +15,8 @@ import { logger } from "../log.ts";
 const log = logger("sessions");
 /** A replica renews a session's shared TTL at most this often per session (and every request may trigger it). */
 const REFRESH_EVERY_MS = 1_000;
+/** newSessionId(): 16 random bytes, base64url. */
+const SESSION_ID = /^[A-Za-z0-9_-]{22}$/;
 
 export interface SessionDirectoryOptions {
   state: SharedState;
@@ -89,6 +91,8 @@ export class SessionDirectory {
       this.refreshSoon(held);
       return held;
     }
+    // Not an id this gateway could have made: no Redis round trip for it (and nothing odd in a key name).
+    if (!SESSION_ID.test(id)) return undefined;
     const shared = await this.state.sessions.get(id);
     if (shared === undefined || shared.record.principal !== principalOf(identity)) return undefined;
     // Two requests for the same session can arrive together: the first to come back wins, the other reuses it.
