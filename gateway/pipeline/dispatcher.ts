@@ -44,8 +44,9 @@ export interface DispatcherDeps {
   table: () => RoutingTable;
   sessions: SessionDirectory;
   pageSize: () => number;
-  /** The bucket store (shared state) and the configured limits. */
-  rateLimits: () => { limiter: RateLimiter; settings: RateLimitSettings };
+  /** The bucket store (shared state, fixed for the gateway's life) and the configured limits (they reload). */
+  rateLimiter: RateLimiter;
+  rateLimitSettings: () => RateLimitSettings;
   /** A gateway-signed assertion for servers configured with `identity: assertion`; undefined for the rest. */
   assertionFor?: (server: string, agent: AgentIdentity) => Promise<string> | undefined;
   /** The policy stage; undefined when no policy is configured. */
@@ -73,7 +74,7 @@ export class Dispatcher {
     this.deps = deps;
     this.policy = new PolicyStage(() => deps.policy?.(), deps.table, () => deps.auditSettings().replica);
     this.audit = new AuditStage(() => deps.audit?.(), deps.auditSettings);
-    this.rateLimits = new RateLimitStage(() => deps.rateLimits().limiter, () => deps.rateLimits().settings);
+    this.rateLimits = new RateLimitStage(deps.rateLimiter, deps.rateLimitSettings);
     this.handlers = new Map<string, Handler>([
       [Method.Ping, async () => ({})],
       [Method.ToolsList, async (s, r) => this.list(r, "tools", this.policy.visible(s, "tools", this.deps.table().tools))],

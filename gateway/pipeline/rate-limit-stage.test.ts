@@ -33,14 +33,14 @@ describe("RateLimitStage.bucketsFor", () => {
     { name: "an agent id cannot break out of its hash tag", settings: { perAgent: { perMinute: 1 } }, agent: "x}{y", expected: [{ key: "agent:{test/x%7D%7By}", label: "perAgent", perMinute: 1, burst: 1 }] },
   ];
   it.each(cases)("$name", ({ settings: s, trace, call: c, agent, expected }) => {
-    const stage = new RateLimitStage(() => new MemoryRateLimiter(), () => settings(s));
+    const stage = new RateLimitStage(new MemoryRateLimiter(), () => settings(s));
     const buckets = stage.bucketsFor(session(agent), trace ?? {}, c ?? call);
     expect(buckets.map(({ key, label, perMinute, burst }) => ({ key, label, perMinute, burst }))).toEqual(expected);
     expect(stage.admit(session(agent), trace ?? {}, c ?? call) === undefined).toBe(expected.length === 0);
   });
 
   it.each([[{ key: "", perMinute: 5 }], [{ key: "k", perMinute: 0 }], [{ key: "k" }], ["120"], [null]])("a malformed obligation %j is a policy denial (fail closed)", (obligation) => {
-    const stage = new RateLimitStage(() => new MemoryRateLimiter(), () => settings({}));
+    const stage = new RateLimitStage(new MemoryRateLimiter(), () => settings({}));
     expect(() => stage.bucketsFor(session(), withObligation(obligation), call)).toThrow(/Denied by policy: its rateLimit obligation is malformed/);
   });
 });
@@ -53,7 +53,7 @@ describe("RateLimitStage when the bucket store fails (a limiter that throws Stat
     // A limit the policy demands is never waived, even when the operator's own buckets fail open.
     ["open", withObligation({ key: "grant:g", perMinute: 5 }), /^Rate limits cannot be checked right now \(the policy limits this call\); retry shortly$/],
   ] as const)("onStoreError: %s, %j", async (mode, trace, refusal) => {
-    const stage = new RateLimitStage(() => broken, () => settings({ perAgent: { perMinute: 1 }, onStoreError: mode }));
+    const stage = new RateLimitStage(broken, () => settings({ perAgent: { perMinute: 1 }, onStoreError: mode }));
     const pending = stage.admit(session(), trace, call)!;
     if (refusal === undefined) await expect(pending).resolves.toBeUndefined();
     else await expect(pending).rejects.toMatchObject({ code: -32013, message: expect.stringMatching(refusal) });

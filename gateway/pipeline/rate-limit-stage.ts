@@ -25,11 +25,11 @@ export interface RateLimitCall {
 }
 
 export class RateLimitStage {
-  private readonly limiter: () => RateLimiter;
+  private readonly limiter: RateLimiter;
   private readonly settings: () => RateLimitSettings;
   private lastStoreWarning = 0;
 
-  constructor(limiter: () => RateLimiter, settings: () => RateLimitSettings) {
+  constructor(limiter: RateLimiter, settings: () => RateLimitSettings) {
     this.limiter = limiter;
     this.settings = settings;
   }
@@ -68,7 +68,7 @@ export class RateLimitStage {
   private async take(buckets: BucketSpec[], call: RateLimitCall): Promise<void> {
     let decision;
     try {
-      decision = await this.limiter().take(buckets);
+      decision = await this.limiter.take(buckets);
     } catch (error) {
       if (!(error instanceof StateUnavailableError)) throw error;
       return this.storeFailed(error, buckets.some((b) => b.key.startsWith("policy:")));

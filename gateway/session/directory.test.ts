@@ -10,7 +10,7 @@ import type { AgentIdentity } from "../identity/index.ts";
 import type { JsonRpcId, JsonRpcMessage } from "../protocol/index.ts";
 import { MemoryState, RedisState, StateUnavailableError, type SharedState } from "../state/index.ts";
 import { SessionDirectory } from "./directory.ts";
-import type { ClientSession, OutboundChannel } from "./session.ts";
+import { ClientSession, type OutboundChannel } from "./session.ts";
 
 const identity = (subject: string): AgentIdentity => ({
   agentId: subject,
@@ -76,7 +76,7 @@ async function pair(url: string): Promise<[Replica, Replica]> {
 }
 
 async function created(r: Replica, who = alice): Promise<ClientSession> {
-  const session = r.directory.newSession({ protocolVersion: "2025-06-18", identity: who, clientInfo: { name: "agent", version: "2.0.0" }, clientCapabilities: { sampling: {} } });
+  const session = new ClientSession({ protocolVersion: "2025-06-18", identity: who, clientInfo: { name: "agent", version: "2.0.0" }, clientCapabilities: { sampling: {} }, replicaId: r.state.replicaId });
   await r.directory.create(session);
   return session;
 }
@@ -204,7 +204,7 @@ describe("Redis outage", () => {
     await expect(b.directory.resolve(session.id, alice)).rejects.toBeInstanceOf(StateUnavailableError);
     expect(await a.directory.resolve(session.id, alice)).toBe(session);
     expect(await a.directory.resolve(session.id, mallory)).toBeUndefined();
-    const fresh = a.directory.newSession({ protocolVersion: "2025-06-18", identity: alice });
+    const fresh = new ClientSession({ protocolVersion: "2025-06-18", identity: alice, replicaId: a.state.replicaId });
     await expect(a.directory.create(fresh)).rejects.toBeInstanceOf(StateUnavailableError);
     expect(a.directory.local.get(fresh.id)).toBeUndefined();
   });

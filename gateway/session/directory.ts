@@ -7,7 +7,7 @@
  */
 import { ErrorCode, type JsonRpcId, type JsonRpcMessage, type JsonRpcResponse, type LogLevel, type ProtocolVersion } from "../protocol/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
-import { StateUnavailableError, type BusEnvelope, type SessionRecord, type SharedState } from "../state/index.ts";
+import type { BusEnvelope, SessionRecord, SharedState } from "../state/index.ts";
 import { ClientSession, principalOf, replicaOfClientRequest, type OutboundChannel } from "./session.ts";
 import { MemorySessionStore } from "./store.ts";
 import { logger } from "../log.ts";
@@ -67,14 +67,8 @@ export class SessionDirectory {
     return this.state.unavailable();
   }
 
-  newSession(init: { protocolVersion: ProtocolVersion; identity: AgentIdentity; clientInfo?: SessionRecord["clientInfo"]; clientCapabilities?: SessionRecord["clientCapabilities"] }): ClientSession {
-    return new ClientSession({ ...init, replicaId: this.state.replicaId });
-  }
-
   /** Shares a new session; throws StateUnavailableError when it cannot be (then it is not kept here either). */
   async create(session: ClientSession): Promise<void> {
-    const down = this.state.unavailable();
-    if (down !== undefined) throw new StateUnavailableError(`shared state unavailable: ${down}`);
     await this.state.sessions.create(recordOf(session), this.ttlMs);
     session.sharedTouchedAt = Date.now();
     this.local.add(session);
@@ -155,12 +149,10 @@ export class SessionDirectory {
 
   /** A cancellation for a request this replica is not running: the replica that runs it is told. */
   relayCancel(session: ClientSession, requestId: JsonRpcId, reason: string): void {
-    if (this.state.kind === "memory") return;
     this.quietly(this.state.bus.broadcast({ type: "cancel", session: session.id, requestId, reason }), "relay a cancellation");
   }
 
   announceReload(what: "config" | "policy", revision?: string): void {
-    if (this.state.kind === "memory") return;
     this.quietly(this.state.bus.broadcast({ type: "reload", what, revision }), `announce the ${what} reload`);
   }
 

@@ -7,7 +7,6 @@
  * Each bucket is a hash (`tokens`, `ts` in ms) that expires once it would be full again: a missing bucket is a
  * full one, so idle agents cost nothing.
  */
-import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import { StateUnavailableError } from "./errors.ts";
 import { checkBuckets, type BucketSpec, type RateDecision, type RateLimiter } from "./rate-limit.ts";
@@ -59,7 +58,9 @@ for i = 1, #KEYS do
 end
 return {1}
 `;
-const SHA = createHash("sha1").update(SCRIPT).digest("hex");
+
+/** ioredis's scripted command: EVALSHA, and EVAL when the server lost the script (restart, SCRIPT FLUSH, failover). */
+type TakeTokens = (numberOfKeys: number, ...keysAndArgs: string[]) => Promise<unknown>;
 
 export interface RedisRateLimiterOptions {
   /**
@@ -73,7 +74,7 @@ export interface RedisRateLimiterOptions {
 }
 
 export class RedisRateLimiter implements RateLimiter {
-  #redis: Redis;
+  #takeTokens: TakeTokens;
   #keyPrefix: string;
   #closed = false;
 
@@ -81,7 +82,9 @@ export class RedisRateLimiter implements RateLimiter {
     // Redis Cluster hashes the first {...} in a key: a brace in the prefix would put every bucket in one slot,
     // and a multi-key script across the agent's buckets would no longer be guaranteed a single slot.
     if (options.keyPrefix.includes("{")) throw new Error(`rate-limit keyPrefix must not contain "{": ${options.keyPrefix}`);
-    this.#redis = options.redis;
+    options.redis.defineCommand("gatehouseTakeTokens", { lua: SCRIPT });
+    const redis = options.redis as Redis & { gatehouseTakeTokens: TakeTokens };
+    this.#takeTokens = (...args) => redis.gatehouseTakeTokens(...args);
     this.#keyPrefix = options.keyPrefix;
   }
 
@@ -93,7 +96,7 @@ export class RedisRateLimiter implements RateLimiter {
     const args = buckets.flatMap((spec) => [String(spec.perMinute), String(spec.burst)]);
     let reply: unknown;
     try {
-      reply = await this.#run(keys, args);
+      reply = await this.#takeTokens(keys.length, ...keys, ...args);
     } catch (err) {
       throw new StateUnavailableError(`rate-limit store unavailable: ${reason(err)}`, { cause: err });
     }
@@ -103,16 +106,6 @@ export class RedisRateLimiter implements RateLimiter {
   /** Does not quit the client: it was handed in, and the caller may share it with other state. */
   async close(): Promise<void> {
     this.#closed = true;
-  }
-
-  /** EVALSHA first (the script is sent once per server), EVAL when the server lost it (restart, SCRIPT FLUSH, failover). */
-  async #run(keys: string[], args: string[]): Promise<unknown> {
-    try {
-      return await this.#redis.evalsha(SHA, keys.length, ...keys, ...args);
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith("NOSCRIPT")) throw err;
-      return await this.#redis.eval(SCRIPT, keys.length, ...keys, ...args);
-    }
   }
 }
 

@@ -97,7 +97,7 @@ export class RedisState implements SharedState {
     this.watch(this.subscriber, "subscriber");
     const prefix = options.keyPrefix;
     this.sessions = new RedisSessionRecords(this.redis, prefix, (error) => this.failure(error));
-    this.bus = new RedisBus(this.redis, this.subscriber, prefix, options.replicaId, (error) => this.failure(error));
+    this.bus = new RedisBus(this.redis, this.subscriber, prefix, options.replicaId, (error) => this.failure(error), () => this.noteRecovery());
     this.limiter = new RedisRateLimiter({ redis: this.redis, keyPrefix: prefix });
   }
 
@@ -139,12 +139,15 @@ export class RedisState implements SharedState {
       this.healthy = false;
       log.warn({ target: this.target, role, error: this.lastError }, "lost the connection to Redis: shared-state requests get 503 until it returns");
     });
-    connection.on("ready", () => {
-      if (this.unavailable() !== undefined) return;
-      if (!this.healthy) log.info({ target: this.target }, "connected to Redis: shared state available");
-      this.healthy = true;
-      this.lastError = undefined;
-    });
+    connection.on("ready", () => this.noteRecovery());
+  }
+
+  /** Both connections ready and the bus's channels confirmed (the last of these to happen calls it). */
+  private noteRecovery(): void {
+    if (this.unavailable() !== undefined) return;
+    if (!this.healthy) log.info({ target: this.target }, "connected to Redis: shared state available");
+    this.healthy = true;
+    this.lastError = undefined;
   }
 }
 
@@ -236,7 +239,10 @@ class RedisBus implements ReplicaBus {
   private handler: ((message: BusEnvelope) => void) | undefined;
   private subscribed = false;
 
-  constructor(redis: Redis, subscriber: Redis, prefix: string, self: string, failure: (error: unknown) => StateUnavailableError) {
+  private readonly onListening: () => void;
+
+  constructor(redis: Redis, subscriber: Redis, prefix: string, self: string, failure: (error: unknown) => StateUnavailableError, onListening: () => void) {
+    this.onListening = onListening;
     this.redis = redis;
     this.subscriber = subscriber;
     this.self = self;
@@ -257,7 +263,10 @@ class RedisBus implements ReplicaBus {
 
   private subscribe(): void {
     this.subscriber.subscribe(this.direct, this.everyone).then(
-      () => (this.subscribed = this.subscriber.status === "ready"),
+      () => {
+        this.subscribed = this.subscriber.status === "ready";
+        if (this.subscribed) this.onListening();
+      },
       (error: unknown) => log.warn({ err: (error as Error).message }, "could not subscribe to the replica channels; trying again on the next connection"),
     );
   }

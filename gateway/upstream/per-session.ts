@@ -154,25 +154,9 @@ export class PerSessionBackend implements Backend {
     if (this.stopped) throw new JsonRpcError(ErrorCode.BackendUnavailable, `server "${this.name}" was stopped`);
     let instance = this.bySession.get(sessionId);
     if (instance === undefined) {
-      // An HTTP session of the discovery instance is its own, not the client's: it is never claimed.
-      const unclaimed = this.config.transport === "http" ? undefined : [...this.instances].find((candidate) => candidate.sessionId === undefined);
-      if (unclaimed !== undefined) {
-        unclaimed.sessionId = sessionId;
-        instance = unclaimed;
-      } else {
-        if (this.instances.size >= this.maxInstances) {
-          throw new JsonRpcError(
-            ErrorCode.BackendUnavailable,
-            `server "${this.name}" runs one ${this.config.transport === "http" ? "upstream session" : "container"} per session and all ${this.maxInstances} are in use; try again when a session ends`,
-          );
-        }
-        instance = this.spawn(sessionId, await this.storedSession(sessionId));
-        if (this.bySession.has(sessionId)) {
-          // Another call of the same session created one while we looked the stored session up: use that one.
-          void this.retire(instance, "a concurrent call started another", false);
-          instance = this.bySession.get(sessionId)!;
-        }
-      }
+      // Looked up first: what follows is synchronous, so concurrent first calls see each other's instance and the cap.
+      const stored = this.upstreamSessions === undefined ? undefined : await this.storedSession(this.upstreamSessions, sessionId);
+      instance = this.bySession.get(sessionId) ?? this.claimOrSpawn(sessionId, stored);
       this.bySession.set(sessionId, instance);
     }
     try {
@@ -184,11 +168,27 @@ export class PerSessionBackend implements Backend {
     return instance;
   }
 
+  /** A container's discovery instance if still unclaimed, else a new instance (within the cap). */
+  private claimOrSpawn(sessionId: string, stored: UpstreamSession | undefined): Instance {
+    // An HTTP session of the discovery instance is its own, not the client's: it is never claimed.
+    const unclaimed = this.config.transport === "http" ? undefined : [...this.instances].find((candidate) => candidate.sessionId === undefined);
+    if (unclaimed !== undefined) {
+      unclaimed.sessionId = sessionId;
+      return unclaimed;
+    }
+    if (this.instances.size >= this.maxInstances) {
+      throw new JsonRpcError(
+        ErrorCode.BackendUnavailable,
+        `server "${this.name}" runs one ${this.config.transport === "http" ? "upstream session" : "container"} per session and all ${this.maxInstances} are in use; try again when a session ends`,
+      );
+    }
+    return this.spawn(sessionId, stored);
+  }
+
   /** The upstream session this client session already has (from any replica), to carry on. */
-  private async storedSession(sessionId: string): Promise<UpstreamSession | undefined> {
-    if (this.upstreamSessions === undefined) return undefined;
+  private async storedSession(store: UpstreamSessionStore, sessionId: string): Promise<UpstreamSession | undefined> {
     try {
-      return await this.upstreamSessions.get(sessionId, this.name);
+      return await store.get(sessionId, this.name);
     } catch (error) {
       // A fresh upstream session would silently drop whatever state the client has on the server.
       this.log.warn({ err: (error as Error).message }, "cannot look up a client session's upstream session");
