@@ -12,7 +12,7 @@ import { buildRoutingTable, type RoutingTable } from "./routing/index.ts";
 import { SessionDirectory } from "./session/index.ts";
 import type { SharedState } from "./state/index.ts";
 import { STATE_READY_WAIT_MS, createState, upstreamSessionsIn } from "./state-setup.ts";
-import { Dispatcher, createBackendHooks, GATEWAY_INFO } from "./pipeline/index.ts";
+import { Dispatcher, ModernRequests, createBackendHooks, GATEWAY_INFO } from "./pipeline/index.ts";
 import {
   createBackend,
   planContainers,
@@ -59,6 +59,8 @@ export class Gateway {
    */
   onPeerConfigReload: (() => void) | undefined;
   readonly dispatcher: Dispatcher;
+  /** 2026-07-28 stateless requests: MRTR exchanges and subscriptions/listen streams. */
+  readonly modern: ModernRequests;
   private config: ResolvedConfig;
   private backends = new Map<string, Backend>();
   private table: RoutingTable;
@@ -100,8 +102,16 @@ export class Gateway {
       audit: () => this.audit?.log,
       auditSettings: () => ({ replica: this.config.audit.replica, arguments: this.config.audit.arguments }),
     });
+    this.modern = new ModernRequests({
+      dispatcher: this.dispatcher,
+      backends: () => this.backends,
+      perAgentPolicy: () => this.dispatcher.perAgentPolicy,
+      replicaId: this.sessions.replicaId,
+    });
+    const local = this.sessions.local;
+    const listeners = this.modern.listeners;
     this.hooks = createBackendHooks({
-      sessions: this.sessions.local,
+      sessions: { get: (id) => local.get(id) ?? listeners.get(id), values: () => local.values(), get size() { return local.size; } },
       inflight: this.dispatcher.inflight,
       subscriptions: this.dispatcher.subscriptions,
       onCatalogChanged: (server, kinds) => this.catalogChanged(server, kinds),
@@ -188,6 +198,7 @@ export class Gateway {
     );
     return createHttpApp({
       dispatcher: this.dispatcher,
+      modern: this.modern,
       sessions: this.sessions,
       backends: () => this.backends,
       settings: () => this.config.http,
@@ -289,6 +300,8 @@ export class Gateway {
   async shutdown(): Promise<{ drained: boolean }> {
     this.accepting = false;
     this.dispatcher.stopIntake();
+    // Calls held for a stateless client's input would otherwise hold the drain until it times out.
+    this.modern.close();
     await this.reloading;
     const drained = await this.dispatcher.inflight.drain(this.config.http.drainTimeoutMs);
     if (!drained) log.warn({ inflight: this.dispatcher.inflight.size }, "drain timed out; abandoning in-flight calls");
@@ -393,6 +406,7 @@ export class Gateway {
     for (const session of this.sessions.local.values()) {
       for (const kind of kinds) session.sendLocal({ jsonrpc: "2.0", method: LIST_CHANGED_BY_KIND[kind] });
     }
+    for (const kind of kinds) this.modern.listeners.broadcast({ jsonrpc: "2.0", method: LIST_CHANGED_BY_KIND[kind] });
   }
 }
 

@@ -103,7 +103,7 @@ describe("kill -9 under load", () => {
 });
 
 describe("a log that cannot write", () => {
-  it("fails closed: the call whose record failed and every later one get -32030, and /readyz says why", async () => {
+  it("fails closed: the call whose record failed and every later one get -31030, and /readyz says why", async () => {
     const failDir = join(dir, "failing-audit");
     const gw = await startGateway(`
 dataDir: ${dir}
@@ -119,11 +119,11 @@ servers:
       renameSync(failDir, `${failDir}.moved`);
       writeFileSync(failDir, "not a directory");
       const outcomes: string[] = [];
-      for (let i = 0; i < 10 && !outcomes.some((o) => o.includes("-32030")); i++) {
+      for (let i = 0; i < 10 && !outcomes.some((o) => o.includes("-31030")); i++) {
         outcomes.push(await client.callTool({ name: "echo", arguments: { text: "x".repeat(2_000) } }).then(() => "ok", (e: Error) => e.message));
       }
-      expect(outcomes.at(-1)).toMatch(/-32030.*audit log is unavailable/);
-      await expect(client.callTool({ name: "echo", arguments: { text: "after" } })).rejects.toThrow(/-32030/);
+      expect(outcomes.at(-1)).toMatch(/-31030.*audit log is unavailable/);
+      await expect(client.callTool({ name: "echo", arguments: { text: "after" } })).rejects.toThrow(/-31030/);
       const ready = await fetch(gw.url.replace(/\/mcp$/, "/readyz"));
       expect(ready.status).toBe(503);
       expect(((await ready.json()) as { reason: string }).reason).toMatch(/^audit log unavailable: .*ENOTDIR/);

@@ -113,10 +113,10 @@ describe("one record per decision", () => {
   it("a denial, an unknown tool and a schema failure are recorded with their codes", async () => {
     const stranger = await connectClient(gw.url, "stranger", {}, await token("stranger"));
     clients.push(stranger);
-    await expect(stranger.callTool({ name: "echo", arguments: { text: "no" } })).rejects.toThrow(/-32020/);
+    await expect(stranger.callTool({ name: "echo", arguments: { text: "no" } })).rejects.toThrow(/-31020/);
     await expect(demo.callTool({ name: "no_such_tool", arguments: {} })).rejects.toThrow(/-32602/);
     const [denied] = await records({ agent: "stranger", method: "tools/call" });
-    expect(denied).toMatchObject({ decision: { result: "deny" }, outcome: { status: "error", code: -32020 }, tool: "echo", server: "flaky" });
+    expect(denied).toMatchObject({ decision: { result: "deny" }, outcome: { status: "error", code: -31020 }, tool: "echo", server: "flaky" });
     expect(denied!.decision.reasons.length).toBeGreaterThan(0);
     const [unknown] = await records({ agent: "demo", tool: "no_such_tool" });
     expect(unknown).toMatchObject({ decision: { result: "none" }, outcome: { status: "error", code: -32602 } });

@@ -86,7 +86,8 @@ describe("POST /mcp rejects bad input precisely", () => {
       body: () => JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }),
       headers: () => ({ "mcp-session-id": sessionId, "mcp-protocol-version": "1999-01-01" }),
       status: 400,
-      message: /unsupported MCP-Protocol-Version/,
+      code: -32022,
+      message: /unsupported MCP-Protocol-Version "1999-01-01"; supported: 2026-07-28, 2025-11-25, 2025-06-18, 2025-03-26/,
     },
     { name: "no session id", body: () => JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }), status: 400, message: /Mcp-Session-Id header is required/ },
     {

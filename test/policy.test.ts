@@ -93,7 +93,7 @@ describe("enforce", () => {
     const echo = await demo.callTool({ name: "flaky__echo", arguments: { text: "allowed" } });
     expect(JSON.stringify(echo.content)).toContain("allowed");
     const denied = await error(demo.callTool({ name: "notes__delete_note", arguments: { id: "x" } }));
-    expect(denied).toMatch(/-32020.*Denied by policy: .*tools:destructive/);
+    expect(denied).toMatch(/-31020.*Denied by policy: .*tools:destructive/);
   });
 
   it("the tools:destructive scope adds the destructive tool to the list and allows the call", async () => {
@@ -117,7 +117,7 @@ describe("enforce", () => {
     const stranger = await clientFor(gw, "stranger");
     expect(await names(stranger)).toEqual([]);
     expect((await stranger.listPrompts()).prompts).toEqual([]);
-    expect(await error(stranger.callTool({ name: "flaky__echo", arguments: { text: "hi" } }))).toMatch(/-32020/);
+    expect(await error(stranger.callTool({ name: "flaky__echo", arguments: { text: "hi" } }))).toMatch(/-31020/);
   });
 });
 

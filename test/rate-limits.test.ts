@@ -68,15 +68,15 @@ describe("rate limits", () => {
     expect(await echo()).toBe("ok");
     expect(await echo()).toBe("ok");
     const byPolicy = (await echo()) as Refusal;
-    expect(byPolicy.code).toBe(-32029);
-    expect(byPolicy.message).toMatch(/^MCP error -32029: Rate limit exceeded: policy grant:metered-echo allows 2 per minute \(burst 2\) for tool echo on flaky; retry in \d+\.\d s$/);
+    expect(byPolicy.code).toBe(-31029);
+    expect(byPolicy.message).toMatch(/^MCP error -31029: Rate limit exceeded: policy grant:metered-echo allows 2 per minute \(burst 2\) for tool echo on flaky; retry in \d+\.\d s$/);
     expect(byPolicy.data).toMatchObject({ limit: "policy grant:metered-echo" });
     expect(byPolicy.data!.retryAfterMs).toBeGreaterThan(20_000);
     // The refused echo took nothing from the per-agent bucket (4): two more calls fit, the third does not.
     expect(await whoami()).toBe("ok");
     expect(await whoami()).toBe("ok");
     const byConfig = (await whoami()) as Refusal;
-    expect(byConfig.code).toBe(-32029);
+    expect(byConfig.code).toBe(-31029);
     expect(byConfig.data?.limit).toBe("perAgent");
 
     // Another agent's buckets are its own.
@@ -88,7 +88,7 @@ describe("rate limits", () => {
   it("every refusal is in the audit trail, as an allowed decision whose outcome is the rate-limit error", async () => {
     await gw.gateway.auditLog!.flushNow();
     const records = (await queryAudit(auditDir, { agent: "metered", tool: "echo" }, { limit: 100 })).records;
-    const refused = records.filter((r) => r.outcome.code === -32029);
+    const refused = records.filter((r) => r.outcome.code === -31029);
     expect(refused).toHaveLength(1);
     expect(refused[0]!.decision.result).toBe("allow");
     expect(refused[0]!.outcome.message).toMatch(/policy grant:metered-echo/);

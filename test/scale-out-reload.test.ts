@@ -79,7 +79,7 @@ describe("reload broadcasts", () => {
       15_000,
       "the follower to enforce the new policy",
     );
-    expect(denied.code).toBe(-32020);
+    expect(denied.code).toBe(-31020);
     expect(denied.message).toMatch(/Denied by policy/);
     expect((await client.callTool({ name: "flaky__whoami", arguments: {} })).isError).not.toBe(true);
   });

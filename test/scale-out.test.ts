@@ -151,7 +151,7 @@ describe("two replicas sharing Redis", () => {
         () => undefined,
         (error: { code?: number; message: string; data?: { retryAfterMs?: number; limit?: string } }) => error,
       );
-      expect(refused?.code).toBe(-32029);
+      expect(refused?.code).toBe(-31029);
       expect(refused?.message).toMatch(/Rate limit exceeded: perAgentTool allows 5 per minute \(burst 5\) for tool echo on flaky; retry in/);
       expect(refused?.data?.limit).toBe("perAgentTool");
       expect(refused?.data?.retryAfterMs).toBeGreaterThan(1_000);

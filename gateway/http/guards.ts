@@ -4,7 +4,7 @@
  */
 import {
   ErrorCode,
-  SUPPORTED_PROTOCOL_VERSIONS,
+  ALL_PROTOCOL_VERSIONS,
   VERSION_WHEN_HEADER_ABSENT,
   failure,
   isSupportedVersion,
@@ -12,8 +12,8 @@ import {
   type ProtocolVersion,
 } from "../protocol/index.ts";
 
-export function errorResponse(status: number, code: number, message: string, id: JsonRpcId | null = null, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(failure(id, { code, message })), {
+export function errorResponse(status: number, code: number, message: string, id: JsonRpcId | null = null, headers: Record<string, string> = {}, data?: unknown): Response {
+  return new Response(JSON.stringify(failure(id, data === undefined ? { code, message } : { code, message, data })), {
     status,
     headers: { "content-type": "application/json", ...headers },
   });
@@ -78,17 +78,24 @@ export interface Refusal {
   status: number;
   code: number;
   message: string;
+  /** The JSON-RPC error's `data`, when the spec defines one (UnsupportedProtocolVersion's `supported`). */
+  data?: unknown;
 }
 
-/** Unsupported MCP-Protocol-Version → 400; absent → 2025-03-26, as the transport spec says. */
+/**
+ * A legacy request's MCP-Protocol-Version: absent → 2025-03-26, as the transport spec says; a version nobody
+ * speaks → 400 with UnsupportedProtocolVersion (-32022) listing every version, so a client of either family can
+ * pick one. (2026-07-28 requests never get here: the endpoint hands them to the stateless path first.)
+ */
 export function checkProtocolVersion(header: string | undefined): { version: ProtocolVersion } | { refusal: Refusal } {
   if (header === undefined) return { version: VERSION_WHEN_HEADER_ABSENT };
   if (isSupportedVersion(header)) return { version: header };
   return {
     refusal: {
       status: 400,
-      code: ErrorCode.InvalidRequest,
-      message: `Bad Request: unsupported MCP-Protocol-Version ${JSON.stringify(header)}; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(", ")}`,
+      code: ErrorCode.UnsupportedProtocolVersion,
+      message: `Bad Request: unsupported MCP-Protocol-Version ${JSON.stringify(header)}; supported: ${ALL_PROTOCOL_VERSIONS.join(", ")}`,
+      data: { supported: [...ALL_PROTOCOL_VERSIONS], requested: header },
     },
   };
 }

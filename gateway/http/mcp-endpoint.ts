@@ -11,7 +11,10 @@ import {
   Method,
   allowsBatches,
   classify,
+  META,
+  asObject,
   failure,
+  isModernVersion,
   serialize,
   type JsonRpcMessage,
   type JsonRpcRequest,
@@ -20,7 +23,8 @@ import {
 } from "../protocol/index.ts";
 import type { ClientSession, SessionDirectory } from "../session/index.ts";
 import { StateUnavailableError } from "../state/index.ts";
-import { auditUnavailable, type Dispatcher, type RelatedStream, type RequestContext } from "../pipeline/index.ts";
+import { auditUnavailable, type Dispatcher, type ModernRequests, type RelatedStream, type RequestContext } from "../pipeline/index.ts";
+import { createModernEndpoint } from "./modern-endpoint.ts";
 import type { Backend } from "../upstream/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
 import { auditUnavailableResponse, type AuthOutcome } from "./auth.ts";
@@ -30,6 +34,7 @@ import { acceptsJson, acceptsSse, checkOrigin, checkPostHeaders, checkProtocolVe
 
 export interface McpEndpointDeps {
   dispatcher: Dispatcher;
+  modern: ModernRequests;
   sessions: SessionDirectory;
   backends: () => ReadonlyMap<string, Backend>;
   settings: () => { maxBodyBytes: number; allowedOrigins: readonly string[] };
@@ -78,7 +83,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
   const refuse = async (
     c: Context,
     identity: AgentIdentity,
-    { status, code, message }: Refusal,
+    { status, code, message, data }: Refusal,
     extra: { id?: string | number | null; method?: string; session?: ClientSession; bytesIn?: number } = {},
   ): Promise<Response> => {
     const kept = await deps.dispatcher.audit.event({
@@ -94,7 +99,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
       traceparent: c.req.header("traceparent"),
       http: httpOf(c),
     });
-    return kept ? errorResponse(status, code, message, extra.id ?? null, status === 503 ? RETRY_AFTER : {}) : auditUnavailableResponse();
+    return kept ? errorResponse(status, code, message, extra.id ?? null, status === 503 ? RETRY_AFTER : {}, data) : auditUnavailableResponse();
   };
 
   /**
@@ -119,13 +124,31 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
     return { session };
   };
 
+  const modernPost = createModernEndpoint({
+    dispatcher: deps.dispatcher,
+    modern: deps.modern,
+    maxBodyBytes: () => deps.settings().maxBodyBytes,
+    replicaId: deps.sessions.replicaId,
+    refuse,
+    context: (c, bytesIn) => ({ bytesIn, traceparent: c.req.header("traceparent"), http: httpOf(c) }),
+  });
+
+  /** 2026-07-28 has no GET stream and no sessions to DELETE. */
+  const modernGetOrDelete = (c: Context): Response | undefined => {
+    const version = c.req.header("mcp-protocol-version");
+    if (version === undefined || !isModernVersion(version)) return undefined;
+    return errorResponse(405, ErrorCode.InvalidRequest, `Method Not Allowed: ${version} has no ${c.req.method} on the MCP endpoint; POST subscriptions/listen for notifications`, null, { allow: "POST" });
+  };
+
   async function post(c: Context): Promise<Response> {
     const rejected = common(c) ?? checkPostHeaders(c.req.header("content-type"), c.req.header("accept"));
     if (rejected) return rejected;
     const auth = await deps.authenticate(c);
     if ("response" in auth) return auth.response;
     const { identity } = auth;
-    const versionCheck = checkProtocolVersion(c.req.header("mcp-protocol-version"));
+    const versionHeader = c.req.header("mcp-protocol-version");
+    if (versionHeader !== undefined && isModernVersion(versionHeader)) return modernPost(c, identity, versionHeader);
+    const versionCheck = checkProtocolVersion(versionHeader);
     if ("refusal" in versionCheck) return refuse(c, identity, versionCheck.refusal);
     const body = await readBody(c.req.raw, deps.settings().maxBodyBytes);
     if ("refusal" in body) return refuse(c, identity, body.refusal, { bytesIn: Number(c.req.header("content-length") ?? 0) || 0 });
@@ -144,6 +167,11 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
       return refuse(c, identity, { status: 400, code: ErrorCode.InvalidRequest, message: `Invalid Request: ${classified.reason}` }, { id: classified.id, bytesIn });
     }
     const context: RequestContext = { bytesIn, traceparent: c.req.header("traceparent"), http: httpOf(c) };
+    if (classified.kind === "request" && asObject(classified.message.params?._meta)?.[META.protocolVersion] !== undefined) {
+      // A 2026-07-28 body under a 2025 (or no) MCP-Protocol-Version header: the header must say what the body does.
+      const message = `Header mismatch: MCP-Protocol-Version header ${versionHeader === undefined ? "is missing" : `value ${JSON.stringify(versionHeader)} does not match`} _meta["${META.protocolVersion}"]`;
+      return refuse(c, identity, { status: 400, code: ErrorCode.HeaderMismatch, message }, { id: classified.message.id, method: classified.message.method, bytesIn });
+    }
     if (classified.kind === "request" && classified.message.method === Method.Initialize) {
       return initialize(c, identity, classified.message, context);
     }
@@ -257,7 +285,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
   async function get(c: Context): Promise<Response> {
     // Hono answers HEAD with the GET handler and drops the body unread: that would attach a stream nobody reads.
     if (c.req.method === "HEAD") return new Response(null, { status: 405, headers: { allow: "GET, POST, DELETE" } });
-    const rejected = common(c);
+    const rejected = common(c) ?? modernGetOrDelete(c);
     if (rejected) return rejected;
     const auth = await deps.authenticate(c);
     if ("response" in auth) return auth.response;
@@ -286,7 +314,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
   }
 
   async function del(c: Context): Promise<Response> {
-    const rejected = common(c);
+    const rejected = common(c) ?? modernGetOrDelete(c);
     if (rejected) return rejected;
     const auth = await deps.authenticate(c);
     if ("response" in auth) return auth.response;

@@ -7,6 +7,7 @@ import {
   JsonRpcError,
   LOG_LEVELS,
   Method,
+  isModernVersion,
   type CatalogKind,
   type JsonObject,
   type JsonRpcMessage,
@@ -22,7 +23,8 @@ import { logger } from "../log.ts";
 const log = logger("backend-events");
 
 export interface BackendEventsDeps {
-  sessions: SessionStore;
+  /** Where a session id leads: 2025 sessions, and 2026-07-28 listen streams (resources/updated subscribers). */
+  sessions: Pick<SessionStore, "get" | "values" | "size">;
   inflight: InflightCalls;
   subscriptions: ResourceSubscriptions;
   onCatalogChanged: (server: string, kinds: CatalogKind[]) => void;
@@ -87,6 +89,8 @@ function deliverLog(server: string, message: JsonRpcNotification, owner: Infligh
     log.debug({ server }, "backend log message with no owning call kept from clients");
     return;
   }
+  // 2026-07-28: no logLevel in the request's _meta means no log messages for it.
+  if (owner.session.logLevel === undefined && isModernVersion(owner.session.protocolVersion)) return;
   const level = message.params?.level;
   const rank = typeof level === "string" ? LOG_LEVELS.indexOf(level as (typeof LOG_LEVELS)[number]) : -1;
   const threshold = owner.session.logLevel === undefined ? 0 : LOG_LEVELS.indexOf(owner.session.logLevel);
@@ -123,7 +127,8 @@ async function forwardServerRequest(
   }
   if (session === undefined || session.isClosed) throw new JsonRpcError(ErrorCode.BackendClosed, "the client session has ended");
   const capability = CLIENT_CAPABILITY_FOR[message.method];
-  if (capability !== undefined && session.clientCapabilities[capability] === undefined) {
+  // A stateless request's MRTR exchange decides that itself: the client gets -32021, not the backend an error.
+  if (capability !== undefined && session.inputBroker === undefined && session.clientCapabilities[capability] === undefined) {
     throw new JsonRpcError(ErrorCode.MethodNotFound, `the client did not declare the ${capability} capability`);
   }
   // Prefer the stream of the call that caused it (the spec's "related" request), else the session's GET stream.

@@ -21,7 +21,7 @@ import {
   type JsonRpcResponse,
   type LogLevel,
 } from "../protocol/index.ts";
-import { paginate, type RoutingTable } from "../routing/index.ts";
+import { paginate, type RoutingTable, type ToolRoute } from "../routing/index.ts";
 import type { ClientSession, SessionDirectory } from "../session/index.ts";
 import type { RateLimiter } from "../state/index.ts";
 import type { RateLimitSettings } from "../config/schema.ts";
@@ -30,6 +30,7 @@ import type { AgentIdentity } from "../identity/index.ts";
 import type { AuditLog, EntrySettings } from "../audit/index.ts";
 import { ArgumentValidators } from "./arguments.ts";
 import { PolicyStage, type PolicyGate } from "./policy-stage.ts";
+import { mcpParamsOf, type PolicyRequest } from "./policy-input.ts";
 import { InflightCalls, type RelatedStream } from "./inflight.ts";
 import { ResourceSubscriptions } from "./subscriptions.ts";
 import { AuditStage, auditUnavailable, type CallTrace, type RequestContext } from "./audit-stage.ts";
@@ -89,6 +90,36 @@ export class Dispatcher {
       [Method.CompletionComplete, (s, r, st, t) => this.complete(s, r, st, t)],
       [Method.LoggingSetLevel, (s, r) => this.setLogLevel(s, r)],
     ]);
+  }
+
+  /**
+   * Header-first routing (2026-07-28): from the Mcp-Method and Mcp-Name headers alone, before the body is read,
+   * whether the named tool, prompt or resource exists, and whether this agent may even see it (the list-level
+   * policy). unknown: let the handler answer (with the request id); hidden: refuse without reading the body.
+   */
+  precheck(session: ClientSession, method: string, name: string): "visible" | "hidden" | "unknown" {
+    // denyAs: unknown must look exactly like a missing name, which only the handler answers (with the request id).
+    if (this.deps.policy?.()?.denyAs !== "explicit") return "unknown";
+    const table = this.deps.table();
+    if (method === Method.ToolsCall) {
+      const route = table.tool(name);
+      return route === undefined ? "unknown" : this.policy.lists(session, "tools", table.tools, route.definition) ? "visible" : "hidden";
+    }
+    if (method === Method.PromptsGet) {
+      const route = table.prompt(name);
+      return route === undefined ? "unknown" : this.policy.lists(session, "prompts", table.prompts, route.definition) ? "visible" : "hidden";
+    }
+    return "unknown"; // resources/read: templates make "listed" the wrong test; the call-level decision applies
+  }
+
+  /** The tool a header-routed call names, for checking its Mcp-Param-* headers against the body. */
+  toolRoute(name: string): ToolRoute | undefined {
+    return this.deps.table().tool(name);
+  }
+
+  /** Whether a policy decides per agent (lists then differ by caller). */
+  get perAgentPolicy(): boolean {
+    return this.deps.policy?.() !== undefined;
   }
 
   /** After this, new calls are refused with ShuttingDown; in-flight ones finish. */
@@ -202,7 +233,9 @@ export class Dispatcher {
     if (route === undefined) throw new JsonRpcError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
     if (args !== undefined && asObject(args) === undefined) throw new JsonRpcError(ErrorCode.InvalidParams, "arguments must be an object");
     // Policy first: an agent that may not use a tool must not learn its schema from a validation error.
-    this.policy.authorize(session, trace, { method: Method.ToolsCall, server: route.server, tool: route.originalName, arguments: (args ?? {}) as JsonObject }, route, `Unknown tool: ${name}`);
+    const policyRequest: PolicyRequest = { method: Method.ToolsCall, server: route.server, tool: route.originalName, arguments: (args ?? {}) as JsonObject };
+    if (route.headerParams.length > 0) policyRequest.mcpParams = mcpParamsOf(route.headerParams, args);
+    this.policy.authorize(session, trace, policyRequest, route, `Unknown tool: ${name}`);
     const check = this.validators.check(route.hash, route.definition.inputSchema, args);
     if (!check.ok) {
       const message = `Invalid arguments for tool ${name}: ${check.problems}`;

@@ -36,19 +36,25 @@ export function mergedCapabilities(backends: Iterable<Backend>): ServerCapabilit
   return capabilities;
 }
 
-export function initializeResult(requestedVersion: unknown, backends: Iterable<Backend>): { version: ProtocolVersion; result: JsonObject } {
-  const version = negotiateVersion(requestedVersion);
-  const list = [...backends];
-  const instructions = list
+/** Each backend's instructions under its name; undefined when none has any. */
+export function mergedInstructions(backends: readonly Backend[]): string | undefined {
+  const instructions = backends
     .filter((b) => typeof b.instructions === "string" && b.instructions.length > 0)
     .map((b) => `## ${b.name}\n${b.instructions}`)
     .join("\n\n");
+  return instructions.length > 0 ? instructions : undefined;
+}
+
+export function initializeResult(requestedVersion: unknown, backends: Iterable<Backend>): { version: ProtocolVersion; result: JsonObject } {
+  const version = negotiateVersion(requestedVersion);
+  const list = [...backends];
   const result: JsonObject = {
     protocolVersion: version,
     capabilities: mergedCapabilities(list),
     serverInfo: GATEWAY_INFO,
   };
-  if (instructions.length > 0) result.instructions = instructions;
+  const instructions = mergedInstructions(list);
+  if (instructions !== undefined) result.instructions = instructions;
   return { version, result };
 }
 

@@ -2,7 +2,7 @@
  * The policy input document, version 1 (policies/README.md is its reference). Built here because only the
  * pipeline sees identity, session, route and arguments together. The WASM SDK has no clock, so time is passed in.
  */
-import type { JsonObject } from "../protocol/index.ts";
+import { decodeHeaderValue, headerValuesOf, type HeaderParam, type JsonObject } from "../protocol/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
 import type { ClientSession } from "../session/index.ts";
 import type { ToolRoute } from "../routing/index.ts";
@@ -15,6 +15,11 @@ export interface PolicyRequest {
   uri?: string;
   prompt?: string;
   arguments?: JsonObject;
+  /**
+   * tools/call of a tool with x-mcp-header annotations: header name → value, exactly what a 2026-07-28 client
+   * mirrors into `Mcp-Param-<name>` (and the gateway has checked against the body), for any client's call.
+   */
+  mcpParams?: Record<string, string>;
 }
 
 export interface PolicyInput {
@@ -57,4 +62,14 @@ export function policyInput(session: ClientSession, request: PolicyRequest, repl
   };
   if (tool !== undefined) input.tool = { annotations: (tool.definition.annotations ?? {}) as Record<string, unknown>, hash: tool.hash };
   return input;
+}
+
+/** The decoded `Mcp-Param-*` values a call's arguments give, keyed by the annotation's header name. */
+export function mcpParamsOf(params: readonly HeaderParam[], args: unknown): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const [name, encoded] of headerValuesOf(params, args)) {
+    const decoded = decodeHeaderValue(encoded);
+    if (decoded.ok) values[name] = decoded.value;
+  }
+  return values;
 }

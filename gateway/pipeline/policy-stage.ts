@@ -29,6 +29,7 @@ export class PolicyStage {
   private readonly table: () => RoutingTable;
   private readonly replica: () => string;
   private readonly listCache = new Map<string, { at: number; items: readonly unknown[] }>();
+  private readonly memberSets = new WeakMap<readonly unknown[], Set<unknown>>();
 
   constructor(gate: () => PolicyGate | undefined, table: () => RoutingTable, replica: () => string) {
     this.gate = gate;
@@ -71,6 +72,18 @@ export class PolicyStage {
     if (this.listCache.size >= LIST_CACHE_ENTRIES) this.listCache.clear();
     this.listCache.set(key, { at: now, items: visible });
     return visible;
+  }
+
+  /** Whether `item` is in this agent's filtered list (a Set per filtered list, so the check is O(1) when cached). */
+  lists<T extends Tool | Prompt | Resource>(session: ClientSession, list: Listable, items: readonly T[], item: T): boolean {
+    const visible = this.visible(session, list, items);
+    if (visible === items) return true;
+    let members = this.memberSets.get(visible);
+    if (members === undefined) {
+      members = new Set(visible);
+      this.memberSets.set(visible, members);
+    }
+    return members.has(item);
   }
 
   private listRequest(list: Listable, item: Tool | Prompt | Resource, table: RoutingTable): { request: PolicyRequest; tool?: ToolRoute } | undefined {

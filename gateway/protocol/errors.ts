@@ -1,8 +1,10 @@
 import type { JsonRpcErrorObject } from "./jsonrpc.ts";
 
 /**
- * JSON-RPC error codes. The first block is JSON-RPC 2.0 and MCP; the second is the gateway's own, inside the
- * implementation-defined server range (-32000..-32099), and stable: clients and dashboards key on them.
+ * JSON-RPC error codes. The first block is JSON-RPC 2.0 and MCP; the second is the gateway's own and stable:
+ * clients and dashboards key on them. MCP 2026-07-28 reserves -32020..-32099 for the specification and closes
+ * -32000..-32019 to new allocations, so the gateway's codes added since live at -31xxx (outside JSON-RPC's
+ * reserved range); the older -320xx ones keep their meaning.
  */
 export const ErrorCode = {
   ParseError: -32700,
@@ -14,6 +16,12 @@ export const ErrorCode = {
   ResourceNotFound: -32002,
   /** MCP: the server needs a URL-mode elicitation first. Passed through untouched. */
   UrlElicitationRequired: -32042,
+  /** MCP 2026-07-28: Mcp-Method, Mcp-Name, Mcp-Param-* or MCP-Protocol-Version missing, malformed, or not the body's. */
+  HeaderMismatch: -32020,
+  /** MCP 2026-07-28: the request needs a client capability its `_meta` did not declare. */
+  MissingRequiredClientCapability: -32021,
+  /** MCP 2026-07-28: the requested protocol version is not one this gateway speaks; `data: {supported, requested}`. */
+  UnsupportedProtocolVersion: -32022,
 
   /** The backend connection closed before it answered (crash, restart, shutdown). */
   BackendClosed: -32000,
@@ -28,11 +36,11 @@ export const ErrorCode = {
   /** Shared state (Redis) is unreachable and this request needs it; retry shortly. Sent with HTTP 503. */
   StateUnavailable: -32013,
   /** Policy refused the call (issue: policy). */
-  PolicyDenied: -32020,
+  PolicyDenied: -31020,
   /** A rate limit (config or policy obligation) is exhausted; `data.retryAfterMs` says when to try again. */
-  RateLimited: -32029,
+  RateLimited: -31029,
   /** The audit log cannot write, so the request is refused rather than served unrecorded (fail closed). */
-  AuditUnavailable: -32030,
+  AuditUnavailable: -31030,
 } as const;
 
 /** An error that knows its JSON-RPC shape, so every layer can throw it and the edge can answer with it. */

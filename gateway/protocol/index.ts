@@ -4,3 +4,4 @@ export * from "./versions.ts";
 export * from "./framing.ts";
 export * from "./sse.ts";
 export * from "./mcp.ts";
+export * from "./mcp-headers.ts";

@@ -5,6 +5,7 @@
 import type { Prompt, Tool } from "../protocol/index.ts";
 import { toolFilter } from "./glob.ts";
 import { definitionHash } from "./hash.ts";
+import { headerParamsOf } from "../protocol/index.ts";
 import { exposedName, toolNameProblem, usesPrefix } from "./naming.ts";
 import { buildResourceIndex } from "./resources.ts";
 import type { PromptRoute, RoutingTable, ServerEntry, TableBuildResult, TableInput, ToolRoute } from "./types.ts";
@@ -73,9 +74,15 @@ export function buildRoutingTable(input: TableInput): TableBuildResult {
         );
         continue;
       }
+      // 2026-07-28: a tool whose x-mcp-header annotations break the rules must not be offered (clients reject it).
+      const headers = headerParamsOf(tool.inputSchema);
+      if (!headers.ok) {
+        warnings.push(`server "${server.name}": tool "${originalName}" left out: its inputSchema has an invalid x-mcp-header: ${headers.reason}`);
+        continue;
+      }
       if (!claim("tool", tools, exposed, server.name, originalName)) continue;
       const definition = Object.freeze({ ...tool, name: exposed });
-      tools.set(exposed, Object.freeze({ server: server.name, originalName, definition, hash: definitionHash(tool) }));
+      tools.set(exposed, Object.freeze({ server: server.name, originalName, definition, hash: definitionHash(tool), headerParams: headers.params }));
       toolList.push(definition);
     }
 

@@ -2,7 +2,7 @@
  * The routing table: what clients see, and which server owns each name. Built from the backends' catalogs,
  * immutable once built, and swapped whole (one reference assignment) on list_changed or reload.
  */
-import type { Tool, Prompt, Resource, ResourceTemplate } from "../protocol/index.ts";
+import type { HeaderParam, Tool, Prompt, Resource, ResourceTemplate } from "../protocol/index.ts";
 import type { NamingConfig } from "../config/schema.ts";
 import type { BackendCatalog } from "../upstream/types.ts";
 
@@ -29,6 +29,8 @@ export interface ToolRoute {
   definition: Tool;
   /** sha256 (hex) of the canonical JSON of the backend's original definition; changes when the tool changes. */
   hash: string;
+  /** The tool's x-mcp-header annotations (2026-07-28 `Mcp-Param-*`), checked valid when the table was built. */
+  headerParams: readonly HeaderParam[];
 }
 
 export interface PromptRoute {

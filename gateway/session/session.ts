@@ -14,7 +14,7 @@ import {
   type JsonRpcMessage,
   type JsonRpcResponse,
   type LogLevel,
-  type ProtocolVersion,
+  type AnyProtocolVersion,
 } from "../protocol/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
 
@@ -24,6 +24,12 @@ export interface OutboundChannel {
   send(message: JsonRpcMessage): boolean;
   close(): void;
 }
+
+/**
+ * 2026-07-28 has no server-to-client requests: a stateless request's session hands them to its MRTR exchange,
+ * which answers the client with input_required and resolves once the client retries with the inputs.
+ */
+export type InputBroker = (method: string, params: JsonObject | undefined, signal: AbortSignal) => Promise<JsonObject>;
 
 interface PendingClientRequest {
   resolve(result: JsonObject): void;
@@ -53,7 +59,7 @@ export function replicaOfClientRequest(id: JsonRpcId | null): string | undefined
 
 export class ClientSession {
   readonly id: string;
-  readonly protocolVersion: ProtocolVersion;
+  readonly protocolVersion: AnyProtocolVersion;
   readonly clientInfo: Implementation | undefined;
   readonly clientCapabilities: ClientCapabilities;
   readonly principal: string;
@@ -66,6 +72,8 @@ export class ClientSession {
   activeCalls = 0;
   /** When this replica last renewed the session's shared record (SessionDirectory throttles on it). */
   sharedTouchedAt = 0;
+  /** Set on a stateless (2026-07-28) request's session: server-to-client requests go through MRTR. */
+  inputBroker: InputBroker | undefined;
   /** Names this replica in the ids of requests it sends the client, so an answer POSTed elsewhere finds its way back. */
   readonly replicaId: string;
   private standalone: OutboundChannel | undefined;
@@ -77,7 +85,7 @@ export class ClientSession {
 
   constructor(init: {
     id?: string;
-    protocolVersion: ProtocolVersion;
+    protocolVersion: AnyProtocolVersion;
     identity: AgentIdentity;
     clientInfo?: Implementation | undefined;
     clientCapabilities?: ClientCapabilities | undefined;
@@ -158,6 +166,7 @@ export class ClientSession {
     signal: AbortSignal,
   ): Promise<JsonObject> {
     if (this.closed) return Promise.reject(new JsonRpcError(ErrorCode.BackendClosed, "client session has ended"));
+    if (this.inputBroker !== undefined) return this.inputBroker(method, params, signal);
     const id = clientRequestId(++this.nextRequestId, this.replicaId);
     return new Promise<JsonObject>((resolve, reject) => {
       const onAbort = (): void => {

@@ -1,0 +1,127 @@
+/**
+ * Stateless (2026-07-28) requests through the same pipeline as session ones: each request's `_meta` makes a
+ * throwaway session, the dispatcher's handlers (policy, rate limits, audit) run unchanged, and the answer is
+ * dressed for 2026-07-28. Calls a backend interrupts with a question go through MRTR (`input-rounds.ts`);
+ * `subscriptions/listen` streams are `listeners.ts`.
+ */
+import { performance } from "node:perf_hooks";
+import { ErrorCode, JsonRpcError, Method, asObject, failure, success, type JsonRpcRequest, type JsonRpcResponse } from "../protocol/index.ts";
+import type { ClientSession, OutboundChannel } from "../session/index.ts";
+import type { Backend } from "../upstream/index.ts";
+import type { Dispatcher } from "./dispatcher.ts";
+import type { RelatedStream } from "./inflight.ts";
+import type { RequestContext } from "./audit-stage.ts";
+import { InputRounds } from "./input-rounds.ts";
+import { Listeners, listenChannel, parseListenFilter, type ListenFilter } from "./listeners.ts";
+import { INPUT_METHODS, ModernMethod, discoverResult, modernResponse, type CacheScope } from "./modern.ts";
+
+export interface ModernDeps {
+  dispatcher: Dispatcher;
+  backends: () => ReadonlyMap<string, Backend>;
+  /** Whether a policy decides per agent: then lists (and reads) are `cacheScope: private`. */
+  perAgentPolicy: () => boolean;
+  replicaId: string;
+  inputTimeoutMs?: number;
+}
+
+const NO_STREAM: RelatedStream = { send: () => false };
+
+export class ModernRequests {
+  readonly rounds: InputRounds;
+  readonly listeners = new Listeners();
+  private readonly deps: ModernDeps;
+
+  constructor(deps: ModernDeps) {
+    this.deps = deps;
+    this.rounds = new InputRounds({ replicaId: deps.replicaId, ...(deps.inputTimeoutMs === undefined ? {} : { timeoutMs: deps.inputTimeoutMs }) });
+  }
+
+  private scope(): CacheScope {
+    return this.deps.perAgentPolicy() ? "private" : "public";
+  }
+
+  /**
+   * One request (not `subscriptions/listen`), answered and recorded. `onAbandon` receives what to call if the
+   * client closes its stream before the answer: 2026-07-28's cancellation.
+   */
+  async handle(session: ClientSession, request: JsonRpcRequest, stream: RelatedStream, context: RequestContext, onAbandon: (abandon: (reason: string) => void) => void): Promise<JsonRpcResponse> {
+    const { dispatcher } = this.deps;
+    const startedAt = performance.now();
+    if (request.method === ModernMethod.Discover) {
+      const response = success(request.id, discoverResult(this.deps.backends().values(), this.scope()));
+      return dispatcher.audit.request(session, request, {}, response, startedAt, context);
+    }
+    if (!INPUT_METHODS.has(request.method)) {
+      onAbandon((reason) => dispatcher.inflight.abortSession(session.id, reason));
+      return modernResponse(request.method, await dispatcher.handleRequest(session, request, stream, context), this.scope());
+    }
+    const params = request.params ?? {};
+    const name = typeof params.name === "string" ? params.name : typeof params.uri === "string" ? params.uri : undefined;
+    let answer: { response: JsonRpcResponse; final: boolean };
+    try {
+      const round =
+        params.requestState === undefined
+          ? this.rounds.begin(session, { id: request.id, method: request.method, name }, stream, (st) => dispatcher.handleRequest(session, request, st, context), (reason) =>
+              dispatcher.inflight.abortSession(session.id, reason),
+            )
+          : this.rounds.resume(session.identity, { id: request.id, method: request.method, name, params }, stream);
+      onAbandon(round.abandon);
+      answer = await round.answer;
+    } catch (error) {
+      answer = { response: failure(request.id, JsonRpcError.from(error).toJSON()), final: false };
+    }
+    // The call's own answer was recorded by the dispatcher; a question round or a refused retry is recorded here.
+    const response = answer.final ? answer.response : await dispatcher.audit.request(session, request, { route: routeOf(request) }, answer.response, startedAt, context);
+    return modernResponse(request.method, response, this.scope());
+  }
+
+  /**
+   * Opens a listen stream on `sink`: subscribes what the client asked for (policy and audit apply per URI),
+   * acknowledges what is honoured, then delivers. A malformed filter is an error response instead.
+   */
+  async listen(session: ClientSession, request: JsonRpcRequest, sink: OutboundChannel, context: RequestContext): Promise<JsonRpcResponse | undefined> {
+    const { dispatcher } = this.deps;
+    const startedAt = performance.now();
+    const filter = parseListenFilter(request.params);
+    if (typeof filter === "string") {
+      return dispatcher.audit.request(session, request, {}, failure(request.id, { code: ErrorCode.InvalidParams, message: `Invalid params: ${filter}` }), startedAt, context);
+    }
+    const honoured: ListenFilter = { ...filter };
+    delete honoured.resourceSubscriptions;
+    const uris: string[] = [];
+    for (const uri of filter.resourceSubscriptions ?? []) {
+      const subscribe: JsonRpcRequest = { jsonrpc: "2.0", id: request.id, method: Method.ResourcesSubscribe, params: { uri } };
+      const outcome = await dispatcher.handleRequest(session, subscribe, NO_STREAM, context);
+      if ("result" in outcome) uris.push(uri);
+    }
+    if (uris.length > 0) honoured.resourceSubscriptions = uris;
+    const recorded = await dispatcher.audit.request(session, request, {}, success(request.id, {}), startedAt, context);
+    if ("error" in recorded) {
+      dispatcher.sessionEnded(session);
+      return recorded;
+    }
+    sink.send({ jsonrpc: "2.0", method: ModernMethod.Acknowledged, params: { _meta: { "io.modelcontextprotocol/subscriptionId": request.id }, notifications: { ...honoured } } });
+    session.attachStandalone(listenChannel(request.id, honoured, sink));
+    this.listeners.add(session);
+    return undefined;
+  }
+
+  /** The listen stream closed (client gone, or shutdown): its subscriptions end with it. */
+  listenerClosed(session: ClientSession): void {
+    if (!this.listeners.delete(session)) return;
+    this.deps.dispatcher.sessionEnded(session);
+    session.close();
+  }
+
+  close(): void {
+    this.rounds.closeAll("gateway is shutting down");
+    for (const session of [...this.listeners.all()]) this.listenerClosed(session);
+  }
+}
+
+function routeOf(request: JsonRpcRequest): { tool?: string; prompt?: string; uri?: string } {
+  const params = asObject(request.params) ?? {};
+  if (request.method === Method.ToolsCall) return { tool: params.name as string };
+  if (request.method === Method.PromptsGet) return { prompt: params.name as string };
+  return { uri: params.uri as string };
+}
