@@ -62,7 +62,8 @@ export function createModernEndpoint(deps: ModernEndpointDeps) {
     const refuse = (refusal: Refusal, extra?: Parameters<Refuse>[3]) => deps.refuse(c, identity, refusal, extra);
     const method = c.req.header(MCP_HEADER.method);
     if (method === undefined || method === "") return refuse(mismatch("the Mcp-Method header is required"));
-    if (!MODERN_METHODS.has(method)) {
+    // Notification POSTs have no header rules in this revision; the body decides (and is then ignored).
+    if (!MODERN_METHODS.has(method) && !method.startsWith("notifications/")) {
       return refuse({ status: 404, code: ErrorCode.MethodNotFound, message: `Method not found: ${method} (not a ${version} method)` }, { method });
     }
     let name: string | undefined;
@@ -151,7 +152,7 @@ export function createModernEndpoint(deps: ModernEndpointDeps) {
           channel.send(response);
           channel.close();
         } else if (json || !sse) {
-          resolve(new Response(serialize(response), { status: 200, headers: JSON_HEADERS }));
+          resolve(new Response(serialize(response), { status: statusOf(response), headers: JSON_HEADERS }));
         } else {
           const only = new SseChannel();
           only.send(response);
@@ -167,6 +168,11 @@ export function createModernEndpoint(deps: ModernEndpointDeps) {
         .then(done);
     });
   }
+}
+
+/** The spec's HTTP status for errors it names; everything else is a JSON-RPC answer in a 200. */
+function statusOf(response: JsonRpcResponse): number {
+  return "error" in response && response.error.code === ErrorCode.MissingRequiredClientCapability ? 400 : 200;
 }
 
 /** A session-shaped probe for the header-first policy check: who is asking is all the list filter needs. */
