@@ -251,7 +251,7 @@ describe("header validation (each case 400/404/405 with the precise code, nothin
     await client({ clientInfo: { name: marker, version: "1" } }).request("tools/call", { name: "flaky__echo", arguments: { text: marker } });
     await client().request("tools/call", echo, { headers: { "mcp-name": "flaky__hang" } });
     await gw.gateway.auditLog!.flushNow();
-    const all = (await queryAudit(gw.gateway.config.audit.dir, {}, { limit: 5_000 })).records;
+    const all = (await queryAudit(gw.gateway.auditLog!.dir, {}, { limit: 5_000 })).records;
     const call = all.find((r) => r.session?.client?.name === marker);
     expect(call).toMatchObject({ kind: "request", method: "tools/call", session: { protocol_version: "2026-07-28" }, outcome: { status: "ok" } });
     const refused = all.filter((r) => r.kind === "rejected" && r.outcome.code === -32020).at(-1);
