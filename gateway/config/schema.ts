@@ -199,6 +199,11 @@ const httpServer = z
     transport: z.enum(["http", "sse"]),
     url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
     headers: stringMap.default({}),
+    /**
+     * The MCP revision family the server speaks. auto: ask with server/discover (2026-07-28) when the transport
+     * starts and fall back to initialize (2025) on any other answer. The gateway bridges either to every client.
+     */
+    protocol: z.enum(["auto", "2025", "2026-07-28"]).default("auto"),
     /** per-session: an upstream session per client session, carried on by whichever replica serves the client. */
     ...scopeFields,
   })
@@ -206,6 +211,12 @@ const httpServer = z
     checkScope(server, ctx);
     if (server.scope === "per-session" && server.transport === "sse") {
       ctx.addIssue({ code: "custom", path: ["scope"], message: "per-session needs transport: http (Streamable HTTP sessions); legacy SSE has none to keep" });
+    }
+    if (server.scope === "per-session" && server.protocol === "2026-07-28") {
+      ctx.addIssue({ code: "custom", path: ["scope"], message: "per-session needs 2025 Streamable HTTP sessions; a 2026-07-28 server is stateless (use scope: shared)" });
+    }
+    if (server.transport === "sse" && server.protocol === "2026-07-28") {
+      ctx.addIssue({ code: "custom", path: ["protocol"], message: "2026-07-28 runs over Streamable HTTP (transport: http); legacy SSE servers speak 2024-11-05" });
     }
   });
 

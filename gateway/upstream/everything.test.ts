@@ -29,7 +29,7 @@ describe.each(cases)("server-everything over $transport", ({ transport, exactOwn
       config = { ...common, transport, command: "node", args: everythingStdioArgs, env: {} };
     } else {
       server = await startEverything(transport === "http" ? "streamableHttp" : "sse");
-      config = { ...common, transport, url: server.url, headers: { "x-gatehouse-test": "1" }, scope: "shared" };
+      config = { ...common, transport, url: server.url, headers: { "x-gatehouse-test": "1" }, scope: "shared", protocol: "auto" };
     }
     backend = createBackend(config, hooks, { configDir: process.cwd() });
     await backend.start();

@@ -22,7 +22,7 @@ async function scripted(options: { getStream?: boolean } = {}): Promise<Scripted
 
 function backendFor(url: string, hooks: RecordingHooks, config: Partial<HttpServerConfig> = {}): Backend {
   const backend = createBackend(
-    { name: "scripted", transport: "http", url, headers: {}, timeoutMs: 3_000, required: true, identity: "none", roots: false, scope: "shared", ...config },
+    { name: "scripted", transport: "http", url, headers: {}, timeoutMs: 3_000, required: true, identity: "none", roots: false, scope: "shared", protocol: "2025", ...config },
     hooks,
     { configDir: process.cwd(), backoff: { baseMs: 20, capMs: 100 } },
   );

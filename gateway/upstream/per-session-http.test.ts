@@ -34,7 +34,7 @@ class MapStore implements UpstreamSessionStore {
 }
 
 async function replica(store: MapStore): Promise<Backend> {
-  const config = { name: "counter", transport: "http" as const, url, headers: {}, timeoutMs: 5_000, required: true, identity: "none" as const, roots: false, scope: "per-session" as const };
+  const config = { name: "counter", transport: "http" as const, url, headers: {}, timeoutMs: 5_000, required: true, identity: "none" as const, roots: false, scope: "per-session" as const, protocol: "2025" as const };
   const backend = createBackend(config, new RecordingHooks(), { configDir: ROOT, upstreamSessions: store });
   backends.push(backend);
   await backend.start();

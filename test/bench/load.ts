@@ -119,3 +119,18 @@ export function throughput(url: string, headers: Record<string, string>, body: s
 export function callBody(tool: string, i = 1): string {
   return JSON.stringify({ jsonrpc: "2.0", id: i, method: "tools/call", params: { name: tool, arguments: { text: "hello" } } });
 }
+
+/** The headers a 2026-07-28 client sends for tools/call of `tool`: no session, routed on Mcp-Method and Mcp-Name. */
+export function modernCallHeaders(token: string, tool: string): Record<string, string> {
+  return { ...MCP_HEADERS, authorization: `Bearer ${token}`, "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": tool };
+}
+
+const MODERN_META = {
+  "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+  "io.modelcontextprotocol/clientInfo": { name: "bench", version: "1" },
+  "io.modelcontextprotocol/clientCapabilities": {},
+};
+
+export function modernCallBody(tool: string, i = 1): string {
+  return JSON.stringify({ jsonrpc: "2.0", id: i, method: "tools/call", params: { name: tool, arguments: { text: "hello" }, _meta: MODERN_META } });
+}

@@ -29,7 +29,7 @@ import { spawnChild, waitForOutput, type Child } from "../helpers/processes.ts";
 import { benchVerify, ensureDevIssuer, mintDevToken } from "../../gateway/identity/index.ts";
 import { benchPolicy } from "../../gateway/policy/index.ts";
 import { configureLogging } from "../../gateway/log.ts";
-import { callBody, openSession, sampleLatency, sampleLatencyInterleaved, throughput } from "./load.ts";
+import { callBody, modernCallBody, modernCallHeaders, openSession, sampleLatency, sampleLatencyInterleaved, throughput } from "./load.ts";
 import { auditRows } from "./audit.ts";
 import { containerRows } from "./containers.ts";
 import { replicaRows } from "./replicas.ts";
@@ -125,6 +125,23 @@ async function main(): Promise<void> {
   rows.push({ metric: "tools/call p99 under load (ms)", direct: fmt(directRps.p99ms, 1), gateway: fmt(gatewayRps.p99ms, 1) });
   for (const [label, stats] of [["direct", directRps], ["passthrough", passRps], ["gateway", gatewayRps]] as const) {
     if (stats.errors + stats.non2xx + stats.rpcErrors > 0) rows.push({ metric: `${label}: errors under load`, gateway: `${stats.errors} errors, ${stats.non2xx} non-2xx, ${stats.rpcErrors} JSON-RPC errors` });
+  }
+
+  // 2026-07-28 stateless tools/call (no session lookup, routed on Mcp-Method/Mcp-Name before the body is read)
+  // beside the 2025 session path, on the same gateway, interleaved so both see the same noise.
+  const statelessHeaders = modernCallHeaders(token, "s0__tool_0");
+  const [sessionLatency, statelessLatency] = await sampleLatencyInterleaved(
+    [
+      { url: gateway, headers: gatewayHeaders, body: (i) => callBody("s0__tool_0", i) },
+      { url: gateway, headers: statelessHeaders, body: (i) => modernCallBody("s0__tool_0", i) },
+    ],
+    Math.min(SAMPLES, 2_000),
+  );
+  rows.push({ metric: "tools/call p50 / p99 latency, 1 connection: 2025 session vs 2026-07-28 stateless (µs)", direct: `${fmt(sessionLatency!.p50us)} / ${fmt(sessionLatency!.p99us)}`, gateway: `${fmt(statelessLatency!.p50us)} / ${fmt(statelessLatency!.p99us)}`, ratio: `${statelessLatency!.p50us >= sessionLatency!.p50us ? "+" : ""}${fmt(statelessLatency!.p50us - sessionLatency!.p50us)} µs p50` });
+  const statelessRps = await throughput(gateway, statelessHeaders, modernCallBody("s0__tool_0"), 32, SECONDS);
+  rows.push({ metric: "tools/call throughput, 32 connections: 2025 session (direct column) vs 2026-07-28 stateless (rps)", direct: fmt(gatewayRps.rps), gateway: fmt(statelessRps.rps), ratio: `${fmt(statelessRps.rps / gatewayRps.rps, 2)}×` });
+  if (statelessRps.errors + statelessRps.non2xx + statelessRps.rpcErrors > 0) {
+    rows.push({ metric: "stateless: errors under load", gateway: `${statelessRps.errors} errors, ${statelessRps.non2xx} non-2xx, ${statelessRps.rpcErrors} JSON-RPC errors` });
   }
 
   // tools/list over 50 servers × 40 tools: the first page, and a full walk through the gateway's cursors.
