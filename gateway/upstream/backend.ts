@@ -8,6 +8,7 @@ import {
   LATEST_PROTOCOL_VERSION,
   Method,
   asObject,
+  isModernVersion,
   isSupportedVersion,
   type CatalogKind,
   type Implementation,
@@ -200,7 +201,7 @@ export class SupervisedBackend implements Backend {
       { timeoutMs: this.config.timeoutMs },
     );
     const version = result.protocolVersion;
-    if (typeof version !== "string" || !isSupportedVersion(version)) {
+    if (typeof version !== "string" || !(isSupportedVersion(version) || isModernVersion(version))) {
       throw new Error(`unsupported protocol version ${JSON.stringify(version)} in the initialize answer`);
     }
     this.protocolVersion = version;

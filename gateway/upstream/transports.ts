@@ -1,8 +1,12 @@
 /** Which transport a server's config asks for, and what the gateway offers every backend at initialize. */
 import type { ClientCapabilities } from "../protocol/index.ts";
+import type { HttpServerConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import { StdioTransport, stdioLaunch } from "./stdio-transport.ts";
 import { StreamableHttpTransport } from "./http-transport.ts";
+import { ModernHttpTransport } from "./modern-http-transport.ts";
+import { MODERN_VERSION } from "./modern-rounds.ts";
+import { AutoHttpTransport } from "./auto-http-transport.ts";
 import { LegacySseTransport } from "./sse-transport.ts";
 import { ContainerTransport, type ContainerContext } from "./container/container-transport.ts";
 import type { UpstreamTransport } from "./transport.ts";
@@ -25,10 +29,26 @@ export function clientCapabilitiesFor(config: BackendConfig): ClientCapabilities
 
 export function createTransport(config: BackendConfig, configDir: string, containers: ContainerContext | undefined, log: Logger): UpstreamTransport {
   if (config.transport === "stdio") return new StdioTransport(stdioLaunch(config, configDir), log);
-  if (config.transport === "http") return new StreamableHttpTransport(config, log);
+  if (config.transport === "http") {
+    if (speaksModern(config)) return modernTransport(config, log);
+    // auto: a per-session server needs 2025 sessions, so only a shared one is asked which era it speaks.
+    if (config.protocol === "auto" && config.scope === "shared") return new AutoHttpTransport(config, log, () => modernTransport(config, log));
+    return new StreamableHttpTransport(config, log);
+  }
   if (config.transport === "container") {
     if (containers === undefined) throw new Error("container servers need BackendOptions.containers (planContainers)");
     return new ContainerTransport(config, containers, log);
   }
   return new LegacySseTransport(config, log);
 }
+
+function speaksModern(config: HttpServerConfig): boolean {
+  return config.protocol === MODERN_VERSION;
+}
+
+function modernTransport(config: HttpServerConfig, log: Logger): ModernHttpTransport {
+  // The peer's initialize replaces both; these only go with the first server/discover.
+  return new ModernHttpTransport(config, log, { clientInfo: { name: "gatehouse", version: "0.0.0" }, clientCapabilities: clientCapabilitiesFor(config) });
+}
+
+export { probeModern } from "./auto-http-transport.ts";
