@@ -73,7 +73,7 @@ export class ModernClient {
     const name = nameHeaderSource(method, params);
     if (name !== undefined) headers["mcp-name"] = encodeHeaderValue(name);
     if (method === "tools/call" && typeof params?.name === "string") {
-      for (const [suffix, value] of headerValuesOf(this.headerParams.get(params.name) ?? [], params.arguments)) headers[`mcp-param-${suffix}`] = value;
+      for (const [suffix, value] of headerValuesOf(this.headerParams.get(params.name) ?? [], params.arguments)) headers[`mcp-param-${suffix.toLowerCase()}`] = value;
     }
     return headers;
   }
