@@ -61,7 +61,7 @@ describe("valid configs and defaults", () => {
       name: "minimal http server with defaults",
       text: "servers:\n  - name: remote\n    transport: http\n    url: https://mcp.example.com/mcp",
       check: (c) => c.servers[0],
-      expected: { name: "remote", transport: "http", url: "https://mcp.example.com/mcp", headers: {}, timeoutMs: 30000, required: true, identity: "none", roots: false, scope: "shared" },
+      expected: { name: "remote", transport: "http", url: "https://mcp.example.com/mcp", headers: {}, timeoutMs: 30000, required: true, identity: "none", roots: false, scope: "shared", protocol: "auto" },
     },
     {
       name: "sse transport, alias, tool filter",
@@ -154,6 +154,17 @@ describe("problems", () => {
       text: "servers:\n  - name: a\n    transport: sse\n    url: http://x/sse\n    scope: per-session",
       errors: [`${FILE}:servers[0].scope: per-session needs transport: http (Streamable HTTP sessions); legacy SSE has none to keep`],
     },
+    {
+      name: "per-session with a 2026-07-28 server",
+      text: "servers:\n  - name: a\n    transport: http\n    url: http://x/mcp\n    protocol: '2026-07-28'\n    scope: per-session",
+      errors: [`${FILE}:servers[0].scope: per-session needs 2025 Streamable HTTP sessions; a 2026-07-28 server is stateless (use scope: shared)`],
+    },
+    {
+      name: "2026-07-28 over legacy SSE",
+      text: "servers:\n  - name: a\n    transport: sse\n    url: http://x/sse\n    protocol: '2026-07-28'",
+      errors: [`${FILE}:servers[0].protocol: 2026-07-28 runs over Streamable HTTP (transport: http); legacy SSE servers speak 2024-11-05`],
+    },
+    { name: "an unknown protocol", text: "servers:\n  - name: a\n    transport: http\n    url: http://x/mcp\n    protocol: '2024-11-05'", errors: [expect.stringMatching(/servers\[0\]\.protocol: Invalid option: expected one of .*"2026-07-28"/)] },
     { name: "idleTimeoutMs on a shared HTTP server", text: "servers:\n  - name: a\n    transport: http\n    url: http://x\n    idleTimeoutMs: 500", errors: [`${FILE}:servers[0].idleTimeoutMs: only applies to scope: per-session`] },
     { name: "store: redis without redis", text: "state: {store: redis}", errors: [`${FILE}:state.redis: required: store: redis needs it (redis.url)`] },
     { name: "redis settings with store: memory", text: "state: {redis: {url: 'redis://r'}}", errors: [`${FILE}:state.redis: only applies to store: redis`] },

@@ -1,4 +1,4 @@
-// The official Python `mcp` client (PyPI) listing and calling tools through the gateway.
+// The official Python `mcp` client (PyPI) listing and calling tools through the gateway, in both protocol families.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EVERYTHING, FLAKY, startGateway, type RunningGateway } from "../helpers/gateway.ts";
 import { runPythonClient } from "./python.ts";
@@ -25,10 +25,14 @@ afterAll(async () => {
 });
 
 describe("python mcp client through the gateway", () => {
-  it("lists every page of the merged tools and calls a prefixed tool", async () => {
-    const report = await runPythonClient(gw.url, "everything__echo", { message: "from python" });
+  // The SDK's default probes with server/discover: the gateway answers it, so the client speaks 2026-07-28.
+  it.each([
+    ["auto (2026-07-28, stateless)", "auto", "2026-07-28"],
+    ["legacy (initialize, a 2025 session)", "legacy", "2025-11-25"],
+  ])("%s: lists every page of the merged tools and calls a prefixed tool", async (_label, mode, version) => {
+    const report = await runPythonClient(gw.url, "everything__echo", { message: "from python" }, { GATEHOUSE_PY_MODE: mode });
     expect(report.serverName).toBe("gatehouse");
-    expect(report.protocolVersion).toBe("2025-11-25");
+    expect(report.protocolVersion).toBe(version);
     expect(report.tools).toContain("everything__echo");
     expect(report.tools).toContain("flaky__echo");
     // more tools than one page holds: the client followed the gateway's cursors
