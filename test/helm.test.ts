@@ -204,7 +204,7 @@ describe.each(VALUES_FILES)("helm template with ci/%s-values.yaml", (name) => {
       const entry = configServers.find((s) => s.name === server.name)!;
       expect(entry.transport).toBe("http");
       expect(entry.url).toBe(`http://${RELEASE}-${server.name}.${NAMESPACE}.svc:${port}${server.path ?? "/mcp"}`);
-      for (const key of ["tools", "timeoutMs", "identity", "scope", "maxInstances", "idleTimeoutMs"]) {
+      for (const key of ["tools", "timeoutMs", "identity", "scope", "maxInstances", "idleTimeoutMs", "protocol"]) {
         if (server[key] !== undefined) expect(entry[key]).toEqual(server[key]);
       }
     }

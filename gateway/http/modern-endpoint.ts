@@ -73,8 +73,7 @@ export function createModernEndpoint(deps: ModernEndpointDeps) {
       const decoded = decodeHeaderValue(raw);
       if (!decoded.ok) return refuse(mismatch(`Mcp-Name: ${decoded.reason}`), { method });
       name = decoded.value;
-      const probe = requestSessionFor(identity, version, deps.replicaId);
-      if (dispatcher.precheck(probe, method, name) === "hidden") {
+      if (dispatcher.precheck(() => requestSessionFor(identity, version, deps.replicaId), method, name) === "hidden") {
         // The agent may not even see it: refused before the body is read, as any call to it would be.
         return refuse({ status: 403, code: ErrorCode.PolicyDenied, message: `Denied by policy: ${method} ${quoted(name)} is not available to this agent` }, { method });
       }

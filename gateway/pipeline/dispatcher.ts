@@ -97,10 +97,11 @@ export class Dispatcher {
    * whether the named tool, prompt or resource exists, and whether this agent may even see it (the list-level
    * policy). unknown: let the handler answer (with the request id); hidden: refuse without reading the body.
    */
-  precheck(session: ClientSession, method: string, name: string): "visible" | "hidden" | "unknown" {
+  precheck(caller: () => ClientSession, method: string, name: string): "visible" | "hidden" | "unknown" {
     // denyAs: unknown must look exactly like a missing name, which only the handler answers (with the request id).
     if (this.deps.policy?.()?.denyAs !== "explicit") return "unknown";
     const table = this.deps.table();
+    const session = caller();
     if (method === Method.ToolsCall) {
       const route = table.tool(name);
       return route === undefined ? "unknown" : this.policy.lists(session, "tools", table.tools, route.definition) ? "visible" : "hidden";

@@ -271,7 +271,7 @@ projected volume at /etc/gatehouse (no mount nested inside a read-only ConfigMap
 {{- $servers := list }}
 {{- range $s := $v.servers }}
 {{- $entry := dict "name" $s.name "transport" "http" "url" (include "gatehouse.server.url" (dict "root" $ "server" $s)) }}
-{{- range $key := list "alias" "tools" "timeoutMs" "required" "identity" "roots" "headers" "scope" "maxInstances" "idleTimeoutMs" }}
+{{- range $key := list "alias" "tools" "timeoutMs" "required" "identity" "roots" "headers" "scope" "maxInstances" "idleTimeoutMs" "protocol" }}
 {{- if hasKey $s $key }}
 {{- $_ := set $entry $key (get $s $key) }}
 {{- end }}
