@@ -101,14 +101,13 @@ export class Dispatcher {
     // denyAs: unknown must look exactly like a missing name, which only the handler answers (with the request id).
     if (this.deps.policy?.()?.denyAs !== "explicit") return "unknown";
     const table = this.deps.table();
-    const session = caller();
     if (method === Method.ToolsCall) {
       const route = table.tool(name);
-      return route === undefined ? "unknown" : this.policy.lists(session, "tools", table.tools, route.definition) ? "visible" : "hidden";
+      return route === undefined ? "unknown" : this.policy.lists(caller(), "tools", table.tools, route.definition) ? "visible" : "hidden";
     }
     if (method === Method.PromptsGet) {
       const route = table.prompt(name);
-      return route === undefined ? "unknown" : this.policy.lists(session, "prompts", table.prompts, route.definition) ? "visible" : "hidden";
+      return route === undefined ? "unknown" : this.policy.lists(caller(), "prompts", table.prompts, route.definition) ? "visible" : "hidden";
     }
     return "unknown"; // resources/read: templates make "listed" the wrong test; the call-level decision applies
   }
