@@ -15,11 +15,11 @@ import { buildWasmBundle, findOpa } from "../gateway/policy/index.ts";
 import { queryAudit } from "../gateway/audit/index.ts";
 import type { JsonObject, JsonRpcFailure } from "../gateway/protocol/index.ts";
 import { FLAKY, ROOT, connectClient, startGateway, waitFor, type RunningGateway } from "./helpers/gateway.ts";
-import { spawnChild, waitForOutput, type Child } from "./helpers/processes.ts";
+import { startModernServer } from "./helpers/processes.ts";
 import { ModernClient, resultOf } from "./helpers/modern-client.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "gatehouse-modern-bridge-"));
-let fixture: Child;
+let fixture: Awaited<ReturnType<typeof startModernServer>>;
 let gw: RunningGateway;
 const clients: Client[] = [];
 
@@ -39,8 +39,7 @@ const grants = {
 const token = (agent: string) => mintDevToken({ dataDir: dir, issuer: "gatehouse-dev", audience: "bridge-test", agent, scopes: [], ttlSeconds: 600 });
 
 beforeAll(async () => {
-  fixture = spawnChild(process.execPath, [`${ROOT}test/fixtures/modern-server.ts`, "--port", "0"]);
-  const port = (await waitForOutput(fixture, /listening (\d+)/))[1]!;
+  fixture = await startModernServer();
   const dataFile = join(dir, "grants.json");
   writeFileSync(dataFile, JSON.stringify(grants));
   const bundle = join(dir, "policy.tar.gz");
@@ -54,7 +53,7 @@ identity:
 policy: { bundle: "${bundle}" }
 audit: { arguments: raw }
 servers:
-  - { name: modern, transport: http, url: "http://127.0.0.1:${port}/mcp" }
+  - { name: modern, transport: http, url: "${fixture.url}" }
   - { name: flaky, transport: stdio, command: node, args: ["${FLAKY}"] }
 `);
 }, 120_000);

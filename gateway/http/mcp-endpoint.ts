@@ -28,7 +28,7 @@ import { createModernEndpoint } from "./modern-endpoint.ts";
 import type { Backend } from "../upstream/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
 import { auditUnavailableResponse, type AuthOutcome } from "./auth.ts";
-import { SSE_HEADERS, SseChannel } from "./sse-channel.ts";
+import { SSE_HEADERS, SseChannel, lazyStreamResponse, sseResponse } from "./sse-channel.ts";
 import { logger } from "../log.ts";
 import { acceptsJson, acceptsSse, checkOrigin, checkPostHeaders, checkProtocolVersion, errorResponse, readBody, type Refusal } from "./guards.ts";
 
@@ -60,14 +60,6 @@ function stateUnavailable(what: string, cause: string): Refusal {
 }
 
 const RETRY_AFTER = { "retry-after": "1" } as const;
-
-/** A whole answer as a one-event SSE stream, for clients whose Accept excludes JSON. */
-function sseResponse(message: JsonRpcMessage, headers: Record<string, string> = {}): Response {
-  const channel = new SseChannel();
-  channel.send(message);
-  channel.close();
-  return new Response(channel.body, { status: 200, headers: { ...SSE_HEADERS, ...headers } });
-}
 
 export function createMcpEndpoint(deps: McpEndpointDeps) {
   const common = (c: Context): Response | undefined =>
@@ -216,29 +208,7 @@ export function createMcpEndpoint(deps: McpEndpointDeps) {
   }
 
   function respond(session: ClientSession, request: JsonRpcRequest, sse: boolean, json: boolean, context: RequestContext): Promise<Response> {
-    return new Promise<Response>((resolve) => {
-      let channel: SseChannel | undefined;
-      const stream: RelatedStream = {
-        send(message) {
-          if (!sse) return false;
-          if (channel === undefined) {
-            channel = new SseChannel();
-            resolve(new Response(channel.body, { status: 200, headers: SSE_HEADERS }));
-          }
-          return channel.send(message);
-        },
-      };
-      void deps.dispatcher.handleRequest(session, request, stream, context).then((response) => {
-        if (channel !== undefined) {
-          channel.send(response);
-          channel.close();
-        } else if (json) {
-          resolve(new Response(serialize(response), { status: 200, headers: JSON_HEADERS }));
-        } else {
-          resolve(sseResponse(response));
-        }
-      });
-    });
+    return lazyStreamResponse((stream) => deps.dispatcher.handleRequest(session, request, stream, context), { sse, json });
   }
 
   /** 2025-03-26 allowed batches; later revisions removed them, so they get a precise -32600. */

@@ -21,13 +21,14 @@ import {
   decodeHeaderValue,
   nameHeaderSource,
   serialize,
+  type JsonRpcMessage,
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from "../protocol/index.ts";
 import { MODERN_METHODS, ModernMethod, requestSession, type Dispatcher, type ModernRequests, type RelatedStream, type RequestContext } from "../pipeline/index.ts";
 import type { ClientSession } from "../session/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
-import { SSE_HEADERS, SseChannel } from "./sse-channel.ts";
+import { SSE_HEADERS, SseChannel, lazyStreamResponse } from "./sse-channel.ts";
 import { acceptsJson, acceptsSse, readBody, type Refusal } from "./guards.ts";
 
 /** Records and answers a refusal (the session endpoint's `refuse`, shared so both families audit alike). */
@@ -123,54 +124,29 @@ export function createModernEndpoint(deps: ModernEndpointDeps) {
   /** JSON unless something must stream first (progress, log lines), as on the session endpoint. */
   function respond(c: Context, session: ClientSession, request: JsonRpcRequest, context: RequestContext): Promise<Response> {
     const accept = c.req.header("accept");
-    const sse = acceptsSse(accept);
-    const json = acceptsJson(accept);
+    const signal = c.req.raw.signal;
     let abandon: ((reason: string) => void) | undefined;
     let answered = false;
     // Closing the response (stream) before the answer is how a 2026-07-28 client cancels.
     const clientGone = (): void => {
       if (!answered) abandon?.("the client closed the response stream");
     };
-    c.req.raw.signal.addEventListener("abort", clientGone, { once: true });
-    return new Promise<Response>((resolve) => {
-      let channel: SseChannel | undefined;
-      const stream: RelatedStream = {
-        send(message) {
-          if (!sse) return false;
-          if (channel === undefined) {
-            channel = new SseChannel({ onClose: clientGone });
-            resolve(new Response(channel.body, { status: 200, headers: SSE_HEADERS }));
-          }
-          return channel.send(message);
-        },
-      };
-      const done = (response: JsonRpcResponse): void => {
-        answered = true;
-        c.req.raw.signal.removeEventListener("abort", clientGone);
-        if (channel !== undefined) {
-          channel.send(response);
-          channel.close();
-        } else if (json || !sse) {
-          resolve(new Response(serialize(response), { status: statusOf(response), headers: JSON_HEADERS }));
-        } else {
-          const only = new SseChannel();
-          only.send(response);
-          only.close();
-          resolve(new Response(only.body, { status: 200, headers: SSE_HEADERS }));
-        }
-      };
-      void modern
-        .handle(session, request, stream, context, (giveUp) => {
-          abandon = giveUp;
-          if (c.req.raw.signal.aborted) clientGone();
-        })
-        .then(done);
-    });
+    signal.addEventListener("abort", clientGone, { once: true });
+    const run = async (stream: RelatedStream): Promise<JsonRpcResponse> => {
+      const answer = await modern.handle(session, request, stream, context, (giveUp) => {
+        abandon = giveUp;
+        if (signal.aborted) clientGone();
+      });
+      answered = true;
+      signal.removeEventListener("abort", clientGone);
+      return answer;
+    };
+    return lazyStreamResponse(run, { sse: acceptsSse(accept), json: acceptsJson(accept), onClose: clientGone, status: statusOf });
   }
 }
 
 /** The spec's HTTP status for errors it names; everything else is a JSON-RPC answer in a 200. */
-function statusOf(response: JsonRpcResponse): number {
+function statusOf(response: JsonRpcMessage): number {
   return "error" in response && response.error.code === ErrorCode.MissingRequiredClientCapability ? 400 : 200;
 }
 

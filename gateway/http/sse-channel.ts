@@ -79,3 +79,46 @@ export class SseChannel {
     this.onClose();
   }
 }
+
+/** A whole answer as a one-event SSE stream, for clients whose Accept excludes JSON. */
+export function sseResponse(message: JsonRpcMessage, headers: Record<string, string> = {}): Response {
+  const channel = new SseChannel();
+  channel.send(message);
+  channel.close();
+  return new Response(channel.body, { status: 200, headers: { ...SSE_HEADERS, ...headers } });
+}
+
+/**
+ * The answer to one POSTed request: plain JSON unless something must be streamed first (progress, a log line, a
+ * server-to-client request), in which case the response turns into an SSE stream at the first message, so the
+ * common call pays no SSE framing. `run` gets the stream to send on and resolves with the final answer.
+ * `onClose` runs if the client drops the SSE stream; `status` picks the HTTP status of a JSON answer.
+ */
+export function lazyStreamResponse(
+  run: (stream: { send(message: JsonRpcMessage): boolean }) => Promise<JsonRpcMessage>,
+  options: { sse: boolean; json: boolean; onClose?: () => void; status?: (answer: JsonRpcMessage) => number },
+): Promise<Response> {
+  return new Promise<Response>((resolve) => {
+    let channel: SseChannel | undefined;
+    const stream = {
+      send(message: JsonRpcMessage): boolean {
+        if (!options.sse) return false;
+        if (channel === undefined) {
+          channel = new SseChannel(options.onClose === undefined ? {} : { onClose: options.onClose });
+          resolve(new Response(channel.body, { status: 200, headers: SSE_HEADERS }));
+        }
+        return channel.send(message);
+      },
+    };
+    void run(stream).then((answer) => {
+      if (channel !== undefined) {
+        channel.send(answer);
+        channel.close();
+      } else if (options.json || !options.sse) {
+        resolve(new Response(serialize(answer), { status: options.status?.(answer) ?? 200, headers: { "content-type": "application/json" } }));
+      } else {
+        resolve(sseResponse(answer));
+      }
+    });
+  });
+}

@@ -1,48 +1,19 @@
 // A 2026-07-28 (stateless) backend behind the 2025-style peer: test/fixtures/modern-server.ts as a real process.
-import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, JsonRpcError, type JsonObject } from "../protocol/index.ts";
 import type { HttpServerConfig } from "../config/schema.ts";
 import { startScriptedHttpServer } from "../../test/fixtures/scripted-http-server.ts";
+import { startModernServer } from "../../test/helpers/processes.ts";
 import { createBackend, type Backend } from "./index.ts";
 import { probeModern } from "./transports.ts";
 import { RecordingHooks, defaultAnswer, firstText, waitFor } from "./testing.ts";
 
-const FIXTURE = fileURLToPath(new URL("../../test/fixtures/modern-server.ts", import.meta.url));
 const VERSION = "2026-07-28";
 const PV = "io.modelcontextprotocol/protocolVersion";
 const CAPS = "io.modelcontextprotocol/clientCapabilities";
 
-interface Fixture {
-  url: string;
-  port: number;
-  stop(): Promise<void>;
-}
-
-async function startFixture(port = 0): Promise<Fixture> {
-  const child: ChildProcess = spawn(process.execPath, [FIXTURE, "--port", String(port)], { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout?.on("data", (chunk) => (output += chunk));
-  child.stderr?.on("data", (chunk) => (output += chunk));
-  const listening = await waitFor(() => output.match(/listening (\d+)/) ?? (child.exitCode !== null ? new Error(output) : undefined), "the fixture to listen", 15_000);
-  if (listening instanceof Error) throw listening;
-  const bound = Number(listening[1]);
-  return {
-    url: `http://127.0.0.1:${bound}/mcp`,
-    port: bound,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const killer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-        child.once("exit", () => {
-          clearTimeout(killer);
-          resolve();
-        });
-        child.kill("SIGTERM");
-      }),
-  };
-}
+type Fixture = Awaited<ReturnType<typeof startModernServer>>;
+const startFixture = startModernServer;
 
 function modernConfig(url: string, extra: Partial<HttpServerConfig> = {}): HttpServerConfig {
   const config = { name: "modern", transport: "http", url, headers: { "X-Team": "blue" }, timeoutMs: 5_000, required: true, identity: "none", roots: false, scope: "shared", protocol: VERSION, ...extra };

@@ -49,3 +49,10 @@ export async function startGatehouseProcess(args: string[], env: NodeJS.ProcessE
   const match = await waitForOutput(child, /Gatehouse listening on (http:\/\/\S+)/);
   return { url: match[1]!, child };
 }
+
+/** test/fixtures/modern-server.ts (a 2026-07-28 server) as a real process, on `port` (0: any free one). */
+export async function startModernServer(port = 0): Promise<{ url: string; port: number; stop(): Promise<void> }> {
+  const child = spawnChild(process.execPath, [`${ROOT}test/fixtures/modern-server.ts`, "--port", String(port)]);
+  const bound = Number((await waitForOutput(child, /listening (\d+)/, 15_000))[1]);
+  return { url: `http://127.0.0.1:${bound}/mcp`, port: bound, stop: async () => void (await child.stop()) };
+}
