@@ -113,7 +113,7 @@ describe("2026-07-28 requests", () => {
     expect(errorOf(reply)).toMatchObject({ code: -32021, data: { requiredCapabilities: { sampling: {} } } });
   });
 
-  it("a retry whose requestState is unknown, or belongs to another request, is -32602", async () => {
+  it("a retry whose requestState is unknown, or belongs to another request (name or arguments), is -32602", async () => {
     const c = client({ capabilities: { elicitation: {} } });
     const unknown = await c.request("tools/call", { name: "flaky__elicit", arguments: { message: "m" }, requestState: "nope", inputResponses: {} });
     expect(errorOf(unknown)).toMatchObject({ code: -32602, message: expect.stringMatching(/requestState is unknown or expired/) });
@@ -121,6 +121,9 @@ describe("2026-07-28 requests", () => {
     expect(first.resultType).toBe("input_required");
     const other = await c.request("tools/call", { name: "flaky__echo", arguments: { text: "t" }, requestState: first.requestState as string, inputResponses: {} });
     expect(errorOf(other)).toMatchObject({ code: -32602, message: expect.stringMatching(/belongs to a different request/) });
+    // The held call runs with the first round's arguments, so a retry must repeat them.
+    const changed = await c.request("tools/call", { name: "flaky__elicit", arguments: { message: "changed" }, requestState: first.requestState as string, inputResponses: {} });
+    expect(errorOf(changed)).toMatchObject({ code: -32602, message: expect.stringMatching(/belongs to a different request/) });
     // A retry that leaves the question unanswered is asked again, not failed (the spec's SHOULD).
     const again = resultOf(await c.request("tools/call", { name: "flaky__elicit", arguments: { message: "m" }, requestState: first.requestState as string, inputResponses: {} }));
     expect(again).toMatchObject({ resultType: "input_required", requestState: first.requestState });

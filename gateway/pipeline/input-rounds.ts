@@ -13,6 +13,7 @@ import { ErrorCode, JsonRpcError, Method, asObject, failure, success, type JsonO
 import { principalOf, type ClientSession } from "../session/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
 import type { RelatedStream } from "./inflight.ts";
+import { canonicalJson } from "../audit/index.ts";
 
 /** How long a held call waits for the client's retry before it is cancelled upstream. */
 export const INPUT_ROUND_TIMEOUT_MS = 300_000;
@@ -54,13 +55,16 @@ class Exchange {
   readonly session: ClientSession;
   readonly method: string;
   readonly name: string | undefined;
+  /** The canonical arguments of the original request: a retry must repeat them (the call runs with these). */
+  readonly args: string;
   readonly cancel: (reason: string) => void;
 
-  constructor(state: string, session: ClientSession, method: string, name: string | undefined, cancel: (reason: string) => void) {
+  constructor(state: string, session: ClientSession, request: RoundRequest, cancel: (reason: string) => void) {
     this.state = state;
     this.session = session;
-    this.method = method;
-    this.name = name;
+    this.method = request.method;
+    this.name = request.name;
+    this.args = canonicalJson(request.arguments ?? null);
     this.cancel = cancel;
   }
 
@@ -81,6 +85,15 @@ class Exchange {
     this.wake = undefined;
     wake?.();
   }
+}
+
+/** What identifies the original request: a retry must repeat all of it. */
+export interface RoundRequest {
+  id: JsonRpcId;
+  method: string;
+  /** The tool or prompt name, or the resource URI. */
+  name: string | undefined;
+  arguments?: unknown;
 }
 
 /** One round's answer, and how to give up on the whole call when the client goes away mid-round. */
@@ -115,13 +128,13 @@ export class InputRounds {
    */
   begin(
     session: ClientSession,
-    request: { id: JsonRpcId; method: string; name: string | undefined },
+    request: RoundRequest,
     stream: RelatedStream,
     run: (stream: RelatedStream) => Promise<JsonRpcResponse>,
     cancel: (reason: string) => void,
   ): Round {
     const state = `${this.replicaId}.${randomBytes(18).toString("base64url")}`;
-    const exchange = new Exchange(state, session, request.method, request.name, cancel);
+    const exchange = new Exchange(state, session, request, cancel);
     session.inputBroker = (method, params, signal) => this.ask(exchange, method, params, signal);
     exchange.stream.target = stream;
     exchange.final = run(exchange.stream).then((response) => {
@@ -133,14 +146,14 @@ export class InputRounds {
   }
 
   /** A retry carrying `requestState`: answers what the backend asked and waits for the next thing it says. */
-  resume(identity: AgentIdentity, request: { id: JsonRpcId; method: string; name: string | undefined; params: JsonObject }, stream: RelatedStream): Round {
+  resume(identity: AgentIdentity, request: RoundRequest & { params: JsonObject }, stream: RelatedStream): Round {
     const state = request.params.requestState;
     const exchange = typeof state === "string" ? this.held.get(state) : undefined;
     // Another agent's state must look exactly like an expired one.
     if (exchange === undefined || exchange.session.principal !== principalOf(identity)) {
       throw new JsonRpcError(ErrorCode.InvalidParams, "requestState is unknown or expired: send the request again without inputResponses and requestState");
     }
-    if (exchange.method !== request.method || exchange.name !== request.name) {
+    if (exchange.method !== request.method || exchange.name !== request.name || exchange.args !== canonicalJson(request.arguments ?? null)) {
       throw new JsonRpcError(ErrorCode.InvalidParams, `requestState belongs to a different request (${exchange.method} ${exchange.name ?? ""})`.trimEnd());
     }
     if (exchange.busy) throw new JsonRpcError(ErrorCode.InvalidRequest, "a retry with this requestState is already in progress");

@@ -61,10 +61,10 @@ export class ModernRequests {
     try {
       const round =
         params.requestState === undefined
-          ? this.rounds.begin(session, { id: request.id, method: request.method, name }, stream, (st) => dispatcher.handleRequest(session, request, st, context), (reason) =>
+          ? this.rounds.begin(session, { id: request.id, method: request.method, name, arguments: params.arguments }, stream, (st) => dispatcher.handleRequest(session, request, st, context), (reason) =>
               dispatcher.inflight.abortSession(session.id, reason),
             )
-          : this.rounds.resume(session.identity, { id: request.id, method: request.method, name, params }, stream);
+          : this.rounds.resume(session.identity, { id: request.id, method: request.method, name, arguments: params.arguments, params }, stream);
       onAbandon(round.abandon);
       answer = await round.answer;
     } catch (error) {
