@@ -47,6 +47,8 @@ class Exchange {
   /** A failure the gateway decided (a capability the client lacks): ends the exchange at the next wake-up. */
   failure: JsonRpcError | undefined;
   busy = false;
+  /** Why the exchange was given up (client gone, expired, shutdown): it is never held again. */
+  dropped: string | undefined;
   expiry: NodeJS.Timeout | undefined;
   private nextKey = 0;
   private wake: (() => void) | undefined;
@@ -74,7 +76,7 @@ class Exchange {
 
   /** Resolves when the round has something to say: an input to ask for, a decided failure, or the result. */
   waitForNews(): Promise<void> {
-    if (this.inputs.size > 0 || this.failure !== undefined || this.settled !== undefined) return Promise.resolve();
+    if (this.inputs.size > 0 || this.failure !== undefined || this.settled !== undefined || this.dropped !== undefined) return Promise.resolve();
     return new Promise<void>((resolve) => {
       this.wake = resolve;
     });
@@ -207,17 +209,27 @@ export class InputRounds {
   }
 
   private async answerRound(exchange: Exchange, id: JsonRpcId): Promise<{ response: JsonRpcResponse; final: boolean }> {
-    this.unhold(exchange);
+    // Still findable while the round runs (a duplicate retry hears "in progress", not "unknown"), but not expiring.
+    if (exchange.expiry !== undefined) clearTimeout(exchange.expiry);
+    exchange.expiry = undefined;
     exchange.busy = true;
     try {
       await exchange.waitForNews();
       // Backends often ask twice in a row (elicitation, then sampling): let both land in the same round.
       await new Promise<void>((resolve) => setImmediate(resolve));
+      if (exchange.dropped !== undefined) {
+        this.unhold(exchange);
+        return { response: failure(id, { code: ErrorCode.Cancelled, message: exchange.dropped }), final: false };
+      }
       if (exchange.failure !== undefined) {
+        this.unhold(exchange);
         exchange.cancel(exchange.failure.message);
         return { response: failure(id, exchange.failure.toJSON()), final: false };
       }
-      if (exchange.settled !== undefined) return { response: withId(exchange.settled, id), final: true };
+      if (exchange.settled !== undefined) {
+        this.unhold(exchange);
+        return { response: withId(exchange.settled, id), final: true };
+      }
       const inputRequests: JsonObject = {};
       for (const [key, pending] of exchange.inputs) inputRequests[key] = pending.request;
       this.hold(exchange);
@@ -245,7 +257,10 @@ export class InputRounds {
   }
 
   private drop(exchange: Exchange, reason: string): void {
+    if (exchange.dropped !== undefined) return;
+    exchange.dropped = reason;
     this.unhold(exchange);
+    exchange.poke();
     for (const pending of exchange.inputs.values()) pending.reject(new JsonRpcError(ErrorCode.Cancelled, reason));
     exchange.inputs.clear();
     if (exchange.settled === undefined) exchange.cancel(reason);
