@@ -111,6 +111,9 @@ describe("2026-07-28 requests", () => {
     const reply = await client({ capabilities: {} }).request("tools/call", { name: "flaky__sample", arguments: { prompt: "x" } });
     expect(reply.status).toBe(400);
     expect(errorOf(reply)).toMatchObject({ code: -32021, data: { requiredCapabilities: { sampling: {} } } });
+    // The backend call was cancelled, and nothing is held for a retry.
+    await waitFor(() => gw.gateway.dispatcher.inflight.size === 0 || undefined, 5_000, "the call to end");
+    expect(gw.gateway.modern.rounds.size).toBe(0);
   });
 
   it("a retry whose requestState is unknown, or belongs to another request (name or arguments), is -32602", async () => {
@@ -156,6 +159,7 @@ describe("2026-07-28 requests", () => {
     const ack = await waitFor(() => stream.messages[0], 5_000, "the acknowledgment");
     expect(ack).toMatchObject({ method: "notifications/subscriptions/acknowledged", params: { notifications: { toolsListChanged: true } } });
     const subscriptionId = (ack as JsonRpcNotification).params!._meta as JsonObject;
+    expect(subscriptionId).toEqual({ "io.modelcontextprotocol/subscriptionId": stream.id });
     await c.request("tools/call", { name: "flaky__add-tool", arguments: { name: "fresh-tool" } });
     const changed = await waitFor(() => stream.messages.find((m) => "method" in m && m.method === "notifications/tools/list_changed"), 10_000, "tools/list_changed");
     expect((changed as JsonRpcNotification).params?._meta).toEqual(subscriptionId);
@@ -181,6 +185,27 @@ describe("2026-07-28 requests", () => {
       await legacy.callTool({ name: "everything__toggle-subscriber-updates", arguments: {} });
       stream.close();
     }
+  });
+});
+
+describe("shutdown", () => {
+  it("ends open listen streams gracefully (the listen request's result) and cancels held MRTR calls", async () => {
+    const own = await startGateway(`
+servers:
+  - { name: flaky, transport: stdio, command: node, args: ["${FLAKY}"] }
+`);
+    const c = new ModernClient({ url: own.url, capabilities: { elicitation: {} } });
+    const stream = c.listen({ toolsListChanged: true });
+    await waitFor(() => stream.messages[0], 5_000, "the acknowledgment");
+    const held = resultOf(await c.request("tools/call", { name: "elicit", arguments: { message: "m" } }));
+    expect(held.resultType).toBe("input_required");
+    expect(own.gateway.modern.rounds.size).toBe(1);
+    const started = Date.now();
+    await own.close();
+    expect(Date.now() - started).toBeLessThan(5_000); // the held call did not hold the drain
+    const end = await waitFor(() => stream.messages.find((m) => "result" in m), 5_000, "the graceful end");
+    expect(end).toEqual({ jsonrpc: "2.0", id: stream.id, result: { resultType: "complete", _meta: { "io.modelcontextprotocol/subscriptionId": stream.id } } });
+    expect(own.gateway.modern.rounds.size).toBe(0);
   });
 });
 

@@ -98,7 +98,7 @@ export function createModernEndpoint(deps: ModernEndpointDeps) {
     const request = classified.message;
     const refuseRequest = (refusal: Refusal) => refuse(refusal, { id: request.id, method, bytesIn });
 
-    const problem = bodyAgainstHeaders(c, request, method, name, version, dispatcher);
+    const problem = bodyAgainstHeaders(c, request, method, name, version, dispatcher, () => requestSessionFor(identity, version, deps.replicaId));
     if (problem !== undefined) return refuseRequest(problem);
     let session: ClientSession;
     try {
@@ -145,9 +145,15 @@ export function createModernEndpoint(deps: ModernEndpointDeps) {
   }
 }
 
-/** The spec's HTTP status for errors it names; everything else is a JSON-RPC answer in a 200. */
+/**
+ * The spec's HTTP status for errors it names (-32021 is a 400), and 503 for "not now" (draining, audit log down)
+ * as on the session endpoint; everything else is a JSON-RPC answer in a 200.
+ */
 function statusOf(response: JsonRpcMessage): number {
-  return "error" in response && response.error.code === ErrorCode.MissingRequiredClientCapability ? 400 : 200;
+  if (!("error" in response)) return 200;
+  const { code } = response.error;
+  if (code === ErrorCode.MissingRequiredClientCapability) return 400;
+  return code === ErrorCode.ShuttingDown || code === ErrorCode.AuditUnavailable ? 503 : 200;
 }
 
 /** A session-shaped probe for the header-first policy check: who is asking is all the list filter needs. */
@@ -156,7 +162,15 @@ function requestSessionFor(identity: AgentIdentity, version: string, replicaId: 
 }
 
 /** What routed on the headers must be what the body asks: any difference is a HeaderMismatch. */
-function bodyAgainstHeaders(c: Context, request: JsonRpcRequest, method: string, name: string | undefined, version: string, dispatcher: Dispatcher): Refusal | undefined {
+function bodyAgainstHeaders(
+  c: Context,
+  request: JsonRpcRequest,
+  method: string,
+  name: string | undefined,
+  version: string,
+  dispatcher: Dispatcher,
+  caller: () => ClientSession,
+): Refusal | undefined {
   if (request.method !== method) return mismatch(`Mcp-Method header value ${quoted(method)} does not match body value ${quoted(request.method)}`);
   if (name !== undefined) {
     const bodyName = nameHeaderSource(method, request.params);
@@ -171,7 +185,8 @@ function bodyAgainstHeaders(c: Context, request: JsonRpcRequest, method: string,
   }
   if (method === Method.ToolsCall && name !== undefined) {
     const route = dispatcher.toolRoute(name);
-    if (route !== undefined && route.headerParams.length > 0) {
+    // A tool this agent may not see gets the handler's answer (denied, or "unknown"), never a header detail about it.
+    if (route !== undefined && route.headerParams.length > 0 && dispatcher.listed(caller, method, name) !== false) {
       const checked = checkParamHeaders(route.headerParams, request.params?.arguments, (header) => c.req.header(header));
       if (!checked.ok) return mismatch(checked.reason);
     }

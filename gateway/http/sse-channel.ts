@@ -2,7 +2,7 @@
  * An SSE response body that JSON-RPC messages can be pushed into. Used for both the GET stream (the session's
  * standalone channel) and a POST's response stream once it has something to stream.
  */
-import { encodeSseEvent, serialize, type JsonRpcMessage } from "../protocol/index.ts";
+import { ErrorCode, encodeSseEvent, serialize, type JsonRpcMessage } from "../protocol/index.ts";
 
 const encoder = new TextEncoder();
 /** Events queued for a client that is not reading before its stream is closed. */
@@ -110,7 +110,8 @@ export function lazyStreamResponse(
         return channel.send(message);
       },
     };
-    void run(stream).then((answer) => {
+    const failed = (): JsonRpcMessage => ({ jsonrpc: "2.0", id: null, error: { code: ErrorCode.InternalError, message: "internal gateway error" } });
+    void run(stream).catch(failed).then((answer) => {
       if (channel !== undefined) {
         channel.send(answer);
         channel.close();

@@ -100,16 +100,22 @@ export class Dispatcher {
   precheck(caller: () => ClientSession, method: string, name: string): "visible" | "hidden" | "unknown" {
     // denyAs: unknown must look exactly like a missing name, which only the handler answers (with the request id).
     if (this.deps.policy?.()?.denyAs !== "explicit") return "unknown";
+    const listed = this.listed(caller, method, name);
+    return listed === undefined ? "unknown" : listed ? "visible" : "hidden";
+  }
+
+  /** Whether the named tool or prompt is in the caller's filtered list; undefined when no such name is routed. */
+  listed(caller: () => ClientSession, method: string, name: string): boolean | undefined {
     const table = this.deps.table();
     if (method === Method.ToolsCall) {
       const route = table.tool(name);
-      return route === undefined ? "unknown" : this.policy.lists(caller(), "tools", table.tools, route.definition) ? "visible" : "hidden";
+      return route === undefined ? undefined : this.policy.lists(caller(), "tools", table.tools, route.definition);
     }
     if (method === Method.PromptsGet) {
       const route = table.prompt(name);
-      return route === undefined ? "unknown" : this.policy.lists(caller(), "prompts", table.prompts, route.definition) ? "visible" : "hidden";
+      return route === undefined ? undefined : this.policy.lists(caller(), "prompts", table.prompts, route.definition);
     }
-    return "unknown"; // resources/read: templates make "listed" the wrong test; the call-level decision applies
+    return undefined; // resources/read: templates make "listed" the wrong test; the call-level decision applies
   }
 
   /** The tool a header-routed call names, for checking its Mcp-Param-* headers against the body. */
@@ -120,6 +126,10 @@ export class Dispatcher {
   /** Whether a policy decides per agent (lists then differ by caller). */
   get perAgentPolicy(): boolean {
     return this.deps.policy?.() !== undefined;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
   }
 
   /** After this, new calls are refused with ShuttingDown; in-flight ones finish. */

@@ -94,13 +94,16 @@ interface ResumeOptions {
   name?: string | undefined;
   who?: AgentIdentity;
   stream?: RelatedStream;
+  /** What the retry's own _meta declares (defaults to everything). */
+  capabilities?: JsonObject;
 }
 
 function resume(rounds: InputRounds, requestState: unknown, inputResponses?: JsonObject, options: ResumeOptions = {}): Round {
   const name = "name" in options ? options.name : "get_weather";
   const params: JsonObject = { name, arguments: { location: "New York" }, requestState };
   if (inputResponses !== undefined) params.inputResponses = inputResponses;
-  return rounds.resume(options.who ?? identity(), { id: options.id ?? 2, method: options.method ?? "tools/call", name, params }, options.stream ?? new Recorder());
+  const retry = new ClientSession({ protocolVersion: "2026-07-28", identity: options.who ?? identity(), clientCapabilities: options.capabilities ?? ALL_CAPABILITIES });
+  return rounds.resume(retry, { id: options.id ?? 2, method: options.method ?? "tools/call", name, params }, options.stream ?? new Recorder());
 }
 
 /** The input_required round's questions and state; fails the test on anything else. */
@@ -390,11 +393,25 @@ describe("InputRounds: a question needing an undeclared capability", () => {
       return ask("sampling/createMessage", SAMPLE);
     }, { capabilities: { elicitation: {} } });
     const first = inputRequired(await call.round.answer);
-    const second = await resume(rounds, first.requestState, { "elicitation-create-1": ELICIT_ANSWER }, { id: "r2" }).answer;
+    // Capabilities are the retry's own (the spec forbids carrying them over): it declares elicitation only.
+    const second = await resume(rounds, first.requestState, { "elicitation-create-1": ELICIT_ANSWER }, { id: "r2", capabilities: { elicitation: {} } }).answer;
     expect(second.final).toBe(false);
     expect(second.response).toMatchObject({ id: "r2", error: { code: -32021, data: { requiredCapabilities: { sampling: {} } } } });
     expect(call.cancels).toHaveLength(1);
     expect(thrown(() => resume(rounds, first.requestState, {}, { id: "r3" })).code).toBe(ErrorCode.InvalidParams);
+  });
+});
+
+describe("InputRounds: capabilities come from each round's own request", () => {
+  it("a retry that declares sampling may be asked for it even though the first request did not", async () => {
+    rounds = new InputRounds({ replicaId: REPLICA });
+    const call = startCall(rounds, async (ask) => {
+      await ask("elicitation/create", ELICIT);
+      return ask("sampling/createMessage", SAMPLE);
+    }, { capabilities: { elicitation: {} } });
+    const first = inputRequired(await call.round.answer);
+    const second = inputRequired(await resume(rounds, first.requestState, { "elicitation-create-1": ELICIT_ANSWER }, { id: "r2", capabilities: { elicitation: {}, sampling: {} } }).answer);
+    expect(Object.values(second.inputRequests).map((r) => r.method)).toEqual(["sampling/createMessage"]);
   });
 });
 

@@ -17,7 +17,8 @@ import { canonicalJson } from "../audit/index.ts";
 
 /** How long a held call waits for the client's retry before it is cancelled upstream. */
 export const INPUT_ROUND_TIMEOUT_MS = 300_000;
-const MAX_HELD_EXCHANGES = 10_000;
+/** Per agent: one agent filling the store must not push out (and cancel) another agent's held calls. */
+const MAX_HELD_PER_PRINCIPAL = 100;
 
 const CAPABILITY_FOR: Record<string, "sampling" | "elicitation" | "roots"> = {
   [Method.SamplingCreateMessage]: "sampling",
@@ -55,6 +56,8 @@ class Exchange {
 
   readonly state: string;
   readonly session: ClientSession;
+  /** The latest round's declared capabilities: the spec forbids carrying a capability over from an earlier request. */
+  capabilities: ClientSession["clientCapabilities"];
   readonly method: string;
   readonly name: string | undefined;
   /** The canonical arguments of the original request: a retry must repeat them (the call runs with these). */
@@ -64,6 +67,7 @@ class Exchange {
   constructor(state: string, session: ClientSession, request: RoundRequest, cancel: (reason: string) => void) {
     this.state = state;
     this.session = session;
+    this.capabilities = session.clientCapabilities;
     this.method = request.method;
     this.name = request.name;
     this.args = canonicalJson(request.arguments ?? null);
@@ -112,6 +116,9 @@ export interface RoundDeps {
 
 export class InputRounds {
   private readonly held = new Map<string, Exchange>();
+  /** Every exchange whose call is still running, held or mid-round: shutdown must reach them all. */
+  private readonly live = new Set<Exchange>();
+  private closed = false;
   private readonly replicaId: string;
   private readonly timeoutMs: number;
 
@@ -139,8 +146,11 @@ export class InputRounds {
     const exchange = new Exchange(state, session, request, cancel);
     session.inputBroker = (method, params, signal) => this.ask(exchange, method, params, signal);
     exchange.stream.target = stream;
+    this.live.add(exchange);
+    if (this.closed) this.drop(exchange, "gateway is shutting down");
     exchange.final = run(exchange.stream).then((response) => {
       exchange.settled = response;
+      this.live.delete(exchange);
       exchange.poke();
       return response;
     });
@@ -148,7 +158,8 @@ export class InputRounds {
   }
 
   /** A retry carrying `requestState`: answers what the backend asked and waits for the next thing it says. */
-  resume(identity: AgentIdentity, request: RoundRequest & { params: JsonObject }, stream: RelatedStream): Round {
+  resume(retry: ClientSession, request: RoundRequest & { params: JsonObject }, stream: RelatedStream): Round {
+    const identity = retry.identity;
     const state = request.params.requestState;
     const exchange = typeof state === "string" ? this.held.get(state) : undefined;
     // Another agent's state must look exactly like an expired one.
@@ -167,18 +178,21 @@ export class InputRounds {
       pending.resolve(answer);
     }
     exchange.session.identity = identity;
+    exchange.capabilities = retry.clientCapabilities;
     exchange.stream.target = stream;
     return this.round(exchange, request.id);
   }
 
+  /** Shutdown: every call still running is cancelled, and none is held from now on. */
   closeAll(reason: string): void {
-    for (const exchange of [...this.held.values()]) this.drop(exchange, reason);
+    this.closed = true;
+    for (const exchange of [...this.live]) this.drop(exchange, reason);
   }
 
   private ask(exchange: Exchange, method: string, params: JsonObject | undefined, signal: AbortSignal): Promise<JsonObject> {
     const capability = CAPABILITY_FOR[method];
     if (capability === undefined) return Promise.reject(new JsonRpcError(ErrorCode.MethodNotFound, `${method} cannot be relayed to a 2026-07-28 client`));
-    if (exchange.session.clientCapabilities[capability] === undefined) {
+    if (exchange.capabilities[capability] === undefined) {
       // 2026-07-28: a request that needs an undeclared capability is the client's error (-32021), not the backend's.
       exchange.failure = new JsonRpcError(ErrorCode.MissingRequiredClientCapability, `this call needs the client capability "${capability}", which the request's _meta did not declare`, {
         requiredCapabilities: { [capability]: {} },
@@ -241,9 +255,9 @@ export class InputRounds {
   }
 
   private hold(exchange: Exchange): void {
-    if (this.held.size >= MAX_HELD_EXCHANGES) {
-      const oldest = this.held.values().next().value;
-      if (oldest !== undefined) this.drop(oldest, "too many calls are waiting for client input");
+    if (!this.held.has(exchange.state)) {
+      const mine = [...this.held.values()].filter((e) => e.session.principal === exchange.session.principal);
+      if (mine.length >= MAX_HELD_PER_PRINCIPAL) this.drop(mine[0]!, "too many of this agent's calls are waiting for input");
     }
     this.held.set(exchange.state, exchange);
     exchange.expiry = setTimeout(() => this.drop(exchange, "the client did not retry with the requested input in time"), this.timeoutMs);
@@ -260,6 +274,7 @@ export class InputRounds {
     if (exchange.dropped !== undefined) return;
     exchange.dropped = reason;
     this.unhold(exchange);
+    this.live.delete(exchange);
     exchange.poke();
     for (const pending of exchange.inputs.values()) pending.reject(new JsonRpcError(ErrorCode.Cancelled, reason));
     exchange.inputs.clear();

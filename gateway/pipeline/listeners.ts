@@ -21,6 +21,11 @@ const FLAG_FOR: Record<string, keyof ListenFilter> = {
   [Method.ResourcesListChanged]: "resourcesListChanged",
 };
 
+/** Each URI is a backend subscription made before the acknowledgment: bounded per stream. */
+export const MAX_RESOURCE_SUBSCRIPTIONS = 100;
+/** Open listen streams per agent on one replica. */
+export const MAX_LISTENERS_PER_PRINCIPAL = 32;
+
 /** The filter as asked, or a reason it is malformed. Unknown fields (an extension's) are not honoured. */
 export function parseListenFilter(params: JsonObject | undefined): ListenFilter | string {
   const notifications = asObject(params?.notifications);
@@ -35,6 +40,7 @@ export function parseListenFilter(params: JsonObject | undefined): ListenFilter 
   const uris = notifications.resourceSubscriptions;
   if (uris !== undefined) {
     if (!Array.isArray(uris) || !uris.every((u) => typeof u === "string")) return "notifications.resourceSubscriptions must be an array of URI strings";
+    if (uris.length > MAX_RESOURCE_SUBSCRIPTIONS) return `notifications.resourceSubscriptions lists ${uris.length} URIs; at most ${MAX_RESOURCE_SUBSCRIPTIONS} per stream`;
     if (uris.length > 0) filter.resourceSubscriptions = [...new Set(uris as string[])];
   }
   return filter;
@@ -58,6 +64,8 @@ export function listenChannel(subscriptionId: JsonRpcId, filter: ListenFilter, s
 /** The listen streams open on this replica, by their session-shaped handle's id. */
 export class Listeners {
   private readonly open = new Map<string, ClientSession>();
+  /** How each stream ends gracefully (the listen request's final result), by session id. */
+  private readonly enders = new Map<string, () => void>();
 
   get size(): number {
     return this.open.size;
@@ -67,12 +75,26 @@ export class Listeners {
     return this.open.get(id);
   }
 
-  add(session: ClientSession): void {
+  /** Whether the agent behind `session` may open one more stream here. */
+  admits(session: ClientSession): boolean {
+    let mine = 0;
+    for (const open of this.open.values()) if (open.principal === session.principal) mine++;
+    return mine < MAX_LISTENERS_PER_PRINCIPAL;
+  }
+
+  add(session: ClientSession, end?: () => void): void {
     this.open.set(session.id, session);
+    if (end !== undefined) this.enders.set(session.id, end);
   }
 
   delete(session: ClientSession): boolean {
+    this.enders.delete(session.id);
     return this.open.delete(session.id);
+  }
+
+  /** Shutdown: the spec's graceful end (a final result on each stream) before the streams close. */
+  endAll(): void {
+    for (const end of this.enders.values()) end();
   }
 
   all(): IterableIterator<ClientSession> {
@@ -87,5 +109,6 @@ export class Listeners {
   closeAll(): void {
     for (const session of [...this.open.values()]) session.close();
     this.open.clear();
+    this.enders.clear();
   }
 }

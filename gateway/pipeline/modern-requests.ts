@@ -5,14 +5,14 @@
  * `subscriptions/listen` streams are `listeners.ts`.
  */
 import { performance } from "node:perf_hooks";
-import { ErrorCode, JsonRpcError, Method, asObject, failure, success, type JsonRpcRequest, type JsonRpcResponse } from "../protocol/index.ts";
+import { ErrorCode, JsonRpcError, Method, asObject, failure, nameHeaderSource, success, type JsonRpcRequest, type JsonRpcResponse } from "../protocol/index.ts";
 import type { ClientSession, OutboundChannel } from "../session/index.ts";
 import type { Backend } from "../upstream/index.ts";
 import type { Dispatcher } from "./dispatcher.ts";
 import type { RelatedStream } from "./inflight.ts";
 import type { RequestContext } from "./audit-stage.ts";
-import { InputRounds } from "./input-rounds.ts";
-import { Listeners, listenChannel, parseListenFilter, type ListenFilter } from "./listeners.ts";
+import { InputRounds, type Round } from "./input-rounds.ts";
+import { Listeners, MAX_LISTENERS_PER_PRINCIPAL, listenChannel, parseListenFilter, type ListenFilter } from "./listeners.ts";
 import { INPUT_METHODS, ModernMethod, discoverResult, modernResponse, type CacheScope } from "./modern.ts";
 
 export interface ModernDeps {
@@ -53,18 +53,24 @@ export class ModernRequests {
     }
     if (!INPUT_METHODS.has(request.method)) {
       onAbandon((reason) => dispatcher.inflight.abortSession(session.id, reason));
-      return modernResponse(request.method, await dispatcher.handleRequest(session, request, stream, context), this.scope());
+      try {
+        return modernResponse(request.method, await dispatcher.handleRequest(session, request, stream, context), this.scope());
+      } finally {
+        this.release(session);
+      }
     }
     const params = request.params ?? {};
-    const name = typeof params.name === "string" ? params.name : typeof params.uri === "string" ? params.uri : undefined;
+    const name = nameHeaderSource(request.method, params);
+    const retry = params.requestState !== undefined;
     let answer: { response: JsonRpcResponse; final: boolean };
+    let round: Round | undefined;
     try {
-      const round =
-        params.requestState === undefined
-          ? this.rounds.begin(session, { id: request.id, method: request.method, name, arguments: params.arguments }, stream, (st) => dispatcher.handleRequest(session, request, st, context), (reason) =>
-              dispatcher.inflight.abortSession(session.id, reason),
-            )
-          : this.rounds.resume(session.identity, { id: request.id, method: request.method, name, arguments: params.arguments, params }, stream);
+      if (retry && dispatcher.audit.unavailable() !== undefined) throw new JsonRpcError(ErrorCode.AuditUnavailable, "the audit log is unavailable, so this request is refused unrecorded");
+      round = retry
+        ? this.rounds.resume(session, { id: request.id, method: request.method, name, arguments: params.arguments, params }, stream)
+        : this.rounds.begin(session, { id: request.id, method: request.method, name, arguments: params.arguments }, stream, (st) => this.run(session, request, st, context), (reason) =>
+            dispatcher.inflight.abortSession(session.id, reason),
+          );
       onAbandon(round.abandon);
       answer = await round.answer;
     } catch (error) {
@@ -72,7 +78,26 @@ export class ModernRequests {
     }
     // The call's own answer was recorded by the dispatcher; a question round or a refused retry is recorded here.
     const response = answer.final ? answer.response : await dispatcher.audit.request(session, request, { route: routeOf(request) }, answer.response, startedAt, context);
-    return modernResponse(request.method, response, this.scope());
+    // A question nobody can be told about (its record failed) must not keep the backend call waiting for 5 minutes.
+    if (!answer.final && "error" in response && "result" in answer.response) round?.abandon("the audit log could not record the question round");
+    const dressed = modernResponse(request.method, response, this.scope());
+    // MRTR retries' results must not be cached (2026-07-28 caching).
+    return retry && "result" in dressed && typeof dressed.result.ttlMs === "number" ? { ...dressed, result: { ...dressed.result, ttlMs: 0, cacheScope: "private" } } : dressed;
+  }
+
+  /** The call itself: the client's MRTR fields stay at the gateway (the backend's own exchange is not the client's). */
+  private async run(session: ClientSession, request: JsonRpcRequest, stream: RelatedStream, context: RequestContext): Promise<JsonRpcResponse> {
+    const { inputResponses: _responses, requestState: _state, ...params } = request.params ?? {};
+    try {
+      return await this.deps.dispatcher.handleRequest(session, { ...request, params }, stream, context);
+    } finally {
+      this.release(session);
+    }
+  }
+
+  /** A per-session backend instance started for this stateless request ends with it (nothing else would end it). */
+  private release(session: ClientSession): void {
+    for (const backend of this.deps.backends().values()) backend.releaseSession?.(session.id, true);
   }
 
   /**
@@ -82,10 +107,11 @@ export class ModernRequests {
   async listen(session: ClientSession, request: JsonRpcRequest, sink: OutboundChannel, context: RequestContext): Promise<JsonRpcResponse | undefined> {
     const { dispatcher } = this.deps;
     const startedAt = performance.now();
+    const refuse = (code: number, message: string) => dispatcher.audit.request(session, request, {}, failure(request.id, { code, message }), startedAt, context);
     const filter = parseListenFilter(request.params);
-    if (typeof filter === "string") {
-      return dispatcher.audit.request(session, request, {}, failure(request.id, { code: ErrorCode.InvalidParams, message: `Invalid params: ${filter}` }), startedAt, context);
-    }
+    if (typeof filter === "string") return refuse(ErrorCode.InvalidParams, `Invalid params: ${filter}`);
+    if (dispatcher.isDraining) return refuse(ErrorCode.ShuttingDown, "gateway is shutting down; listen on another replica");
+    if (!this.listeners.admits(session)) return refuse(ErrorCode.InvalidRequest, `Invalid Request: this agent already has ${MAX_LISTENERS_PER_PRINCIPAL} listen streams open here`);
     const honoured: ListenFilter = { ...filter };
     delete honoured.resourceSubscriptions;
     const uris: string[] = [];
@@ -102,7 +128,7 @@ export class ModernRequests {
     }
     sink.send({ jsonrpc: "2.0", method: ModernMethod.Acknowledged, params: { _meta: { "io.modelcontextprotocol/subscriptionId": request.id }, notifications: { ...honoured } } });
     session.attachStandalone(listenChannel(request.id, honoured, sink));
-    this.listeners.add(session);
+    this.listeners.add(session, () => sink.send(success(request.id, { resultType: "complete", _meta: { "io.modelcontextprotocol/subscriptionId": request.id } })));
     return undefined;
   }
 
@@ -110,11 +136,13 @@ export class ModernRequests {
   listenerClosed(session: ClientSession): void {
     if (!this.listeners.delete(session)) return;
     this.deps.dispatcher.sessionEnded(session);
+    this.release(session);
     session.close();
   }
 
   close(): void {
     this.rounds.closeAll("gateway is shutting down");
+    this.listeners.endAll();
     for (const session of [...this.listeners.all()]) this.listenerClosed(session);
   }
 }

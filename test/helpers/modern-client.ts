@@ -165,7 +165,7 @@ export class ModernClient {
   }
 
   /** subscriptions/listen: the stream's messages as they arrive; `close()` ends it (the client's cancellation). */
-  listen(notifications: JsonObject): { messages: JsonRpcMessage[]; status: Promise<number>; close(): void } {
+  listen(notifications: JsonObject): { id: number; messages: JsonRpcMessage[]; status: Promise<number>; close(): void } {
     const controller = new AbortController();
     const messages: JsonRpcMessage[] = [];
     const id = ++this.nextId;
@@ -192,7 +192,7 @@ export class ModernClient {
       })();
       return response.status;
     });
-    return { messages, status, close: () => controller.abort() };
+    return { id, messages, status, close: () => controller.abort() };
   }
 }
 
