@@ -229,8 +229,9 @@ export class InputRounds {
     exchange.busy = true;
     try {
       await exchange.waitForNews();
-      // Backends often ask twice in a row (elicitation, then sampling): let both land in the same round.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      // Backends often ask twice in a row (elicitation, then sampling): let both land in the same round. A call
+      // that simply finished (the common case) does not wait for that turn of the event loop.
+      if (exchange.settled === undefined) await new Promise<void>((resolve) => setImmediate(resolve));
       if (exchange.dropped !== undefined) {
         this.unhold(exchange);
         return { response: failure(id, { code: ErrorCode.Cancelled, message: exchange.dropped }), final: false };
