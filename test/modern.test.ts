@@ -107,6 +107,19 @@ describe("2026-07-28 requests", () => {
     expect(resultOf(rounds[1]!).content).toEqual([{ type: "text", text: "an old silent pond" }]);
   });
 
+  it("sampling through MRTR to server-everything: its trigger-sampling-request gets the client's answer", async () => {
+    const rounds = await client({ capabilities: { sampling: {} } }).callTool("everything__trigger-sampling-request", { prompt: "name a colour", maxTokens: 20 }, {
+      onInput: async (requests) => {
+        const [key, request] = Object.entries(requests)[0]!;
+        expect(request.method).toBe("sampling/createMessage");
+        expect(JSON.stringify(request.params)).toContain("name a colour");
+        return { [key]: { role: "assistant", content: { type: "text", text: "ultramarine" }, model: "test-model", stopReason: "endTurn" } };
+      },
+    });
+    expect(rounds.map((r) => resultOf(r).resultType)).toEqual(["input_required", "complete"]);
+    expect(JSON.stringify(resultOf(rounds[1]!).content)).toContain("ultramarine");
+  });
+
   it("a call needing a capability the request did not declare is 400 + -32021 naming it", async () => {
     const reply = await client({ capabilities: {} }).request("tools/call", { name: "flaky__sample", arguments: { prompt: "x" } });
     expect(reply.status).toBe(400);

@@ -98,7 +98,7 @@ export function createModernEndpoint(deps: ModernEndpointDeps) {
     const request = classified.message;
     const refuseRequest = (refusal: Refusal) => refuse(refusal, { id: request.id, method, bytesIn });
 
-    const problem = bodyAgainstHeaders(c, request, method, name, version, dispatcher, () => requestSessionFor(identity, version, deps.replicaId));
+    const problem = bodyAgainstHeaders(request, method, name, version);
     if (problem !== undefined) return refuseRequest(problem);
     let session: ClientSession;
     try {
@@ -107,6 +107,8 @@ export function createModernEndpoint(deps: ModernEndpointDeps) {
       const { code, message, data } = JsonRpcError.from(error);
       return refuseRequest({ status: 400, code, message, data });
     }
+    const paramProblem = method === Method.ToolsCall && name !== undefined ? paramHeadersAgainstBody(c, request, name, dispatcher, session) : undefined;
+    if (paramProblem !== undefined) return refuseRequest(paramProblem);
     const context = deps.context(c, bytesIn);
     if (method === ModernMethod.Listen) return listen(session, request, context);
     return respond(c, session, request, context);
@@ -162,15 +164,7 @@ function requestSessionFor(identity: AgentIdentity, version: string, replicaId: 
 }
 
 /** What routed on the headers must be what the body asks: any difference is a HeaderMismatch. */
-function bodyAgainstHeaders(
-  c: Context,
-  request: JsonRpcRequest,
-  method: string,
-  name: string | undefined,
-  version: string,
-  dispatcher: Dispatcher,
-  caller: () => ClientSession,
-): Refusal | undefined {
+function bodyAgainstHeaders(request: JsonRpcRequest, method: string, name: string | undefined, version: string): Refusal | undefined {
   if (request.method !== method) return mismatch(`Mcp-Method header value ${quoted(method)} does not match body value ${quoted(request.method)}`);
   if (name !== undefined) {
     const bodyName = nameHeaderSource(method, request.params);
@@ -183,13 +177,15 @@ function bodyAgainstHeaders(
   if (bodyVersion !== undefined && bodyVersion !== version) {
     return mismatch(`MCP-Protocol-Version header value ${quoted(version)} does not match _meta["${META.protocolVersion}"] ${quoted(String(bodyVersion))}`);
   }
-  if (method === Method.ToolsCall && name !== undefined) {
-    const route = dispatcher.toolRoute(name);
-    // A tool this agent may not see gets the handler's answer (denied, or "unknown"), never a header detail about it.
-    if (route !== undefined && route.headerParams.length > 0 && dispatcher.listed(caller, method, name) !== false) {
-      const checked = checkParamHeaders(route.headerParams, request.params?.arguments, (header) => c.req.header(header));
-      if (!checked.ok) return mismatch(checked.reason);
-    }
-  }
   return undefined;
+}
+
+/** tools/call: each Mcp-Param-* header the tool's x-mcp-header annotations call for must carry the body's value. */
+function paramHeadersAgainstBody(c: Context, request: JsonRpcRequest, name: string, dispatcher: Dispatcher, session: ClientSession): Refusal | undefined {
+  const route = dispatcher.toolRoute(name);
+  if (route === undefined || route.headerParams.length === 0) return undefined;
+  // A tool this agent may not see gets the handler's answer (denied, or "unknown"), never a header detail about it.
+  if (dispatcher.listed(() => session, Method.ToolsCall, name) === false) return undefined;
+  const checked = checkParamHeaders(route.headerParams, request.params?.arguments, (header) => c.req.header(header));
+  return checked.ok ? undefined : mismatch(checked.reason);
 }

@@ -14,6 +14,7 @@ import { ClientSession } from "../session/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
 import type { RelatedStream } from "./inflight.ts";
 import { INPUT_ROUND_TIMEOUT_MS, InputRounds, type Round } from "./input-rounds.ts";
+import { thrown } from "./testing.ts";
 
 const REPLICA = "replica-a";
 const STATE_PATTERN = /^replica-a\.[A-Za-z0-9_-]{24}$/; // the replica id, a dot, 144 random bits in base64url
@@ -116,15 +117,6 @@ function inputRequired(answer: { response: JsonRpcResponse; final: boolean }): {
   return { inputRequests: result.inputRequests as Record<string, JsonObject>, requestState: result.requestState as string, result };
 }
 
-function thrown(fn: () => unknown): JsonRpcError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(JsonRpcError);
-    return error as JsonRpcError;
-  }
-  throw new Error("expected a JsonRpcError to be thrown synchronously");
-}
 
 const ELICIT = { mode: "form", message: "Your GitHub username?", requestedSchema: { type: "object", properties: { name: { type: "string" } } } };
 const SAMPLE = { messages: [{ role: "user", content: { type: "text", text: "Summarize" } }], maxTokens: 50 };

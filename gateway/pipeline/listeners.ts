@@ -22,7 +22,7 @@ const FLAG_FOR: Record<string, keyof ListenFilter> = {
 };
 
 /** Each URI is a backend subscription made before the acknowledgment: bounded per stream. */
-export const MAX_RESOURCE_SUBSCRIPTIONS = 100;
+const MAX_RESOURCE_SUBSCRIPTIONS = 100;
 /** Open listen streams per agent on one replica. */
 export const MAX_LISTENERS_PER_PRINCIPAL = 32;
 

@@ -5,7 +5,7 @@
  * `subscriptions/listen` streams are `listeners.ts`.
  */
 import { performance } from "node:perf_hooks";
-import { ErrorCode, JsonRpcError, Method, asObject, failure, nameHeaderSource, success, type JsonRpcRequest, type JsonRpcResponse } from "../protocol/index.ts";
+import { ErrorCode, JsonRpcError, META, Method, asObject, failure, nameHeaderSource, success, type JsonRpcRequest, type JsonRpcResponse } from "../protocol/index.ts";
 import type { ClientSession, OutboundChannel } from "../session/index.ts";
 import type { Backend } from "../upstream/index.ts";
 import type { Dispatcher } from "./dispatcher.ts";
@@ -126,9 +126,9 @@ export class ModernRequests {
       dispatcher.sessionEnded(session);
       return recorded;
     }
-    sink.send({ jsonrpc: "2.0", method: ModernMethod.Acknowledged, params: { _meta: { "io.modelcontextprotocol/subscriptionId": request.id }, notifications: { ...honoured } } });
+    sink.send({ jsonrpc: "2.0", method: ModernMethod.Acknowledged, params: { _meta: { [META.subscriptionId]: request.id }, notifications: { ...honoured } } });
     session.attachStandalone(listenChannel(request.id, honoured, sink));
-    this.listeners.add(session, () => sink.send(success(request.id, { resultType: "complete", _meta: { "io.modelcontextprotocol/subscriptionId": request.id } })));
+    this.listeners.add(session, () => sink.send(success(request.id, { resultType: "complete", _meta: { [META.subscriptionId]: request.id } })));
     return undefined;
   }
 

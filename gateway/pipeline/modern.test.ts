@@ -4,6 +4,7 @@ import type { AgentIdentity } from "../identity/index.ts";
 import type { Backend } from "../upstream/index.ts";
 import { principalOf } from "../session/index.ts";
 import { DISCOVER_TTL_MS, LIST_TTL_MS, discoverResult, modernResponse, requestSession, unsupportedVersion, type CacheScope } from "./modern.ts";
+import { thrown } from "./testing.ts";
 
 const PV = "io.modelcontextprotocol/protocolVersion";
 const CI = "io.modelcontextprotocol/clientInfo";
@@ -18,15 +19,6 @@ const identity: AgentIdentity = { agentId: "agent-1", issuer: "corp", subject: "
 const meta = (fields: JsonObject): JsonObject => ({ _meta: fields });
 const VALID = { [PV]: "2026-07-28", [CC]: {} };
 
-function thrown(fn: () => unknown): JsonRpcError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(JsonRpcError);
-    return error as JsonRpcError;
-  }
-  throw new Error("expected a JsonRpcError");
-}
 
 describe("requestSession", () => {
   it.each<{ name: string; params: JsonObject | undefined; code: number; message?: RegExp; data?: unknown }>([

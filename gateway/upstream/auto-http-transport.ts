@@ -3,11 +3,11 @@
  * restart may be an upgrade), with one `server/discover` (2026-07-28's own probe), and the matching transport
  * then does the work. Any answer other than a 2026-07-28 DiscoverResult means a 2025 server.
  */
-import { META } from "../protocol/index.ts";
+import { LATEST_MODERN_VERSION, META } from "../protocol/index.ts";
 import type { HttpServerConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import { StreamableHttpTransport } from "./http-transport.ts";
-import { MODERN_VERSION, discoverRequest, parseDiscover, postRequest, protocolHeaders } from "./modern-rounds.ts";
+import { discoverRequest, parseDiscover, postRequest, protocolHeaders } from "./modern-rounds.ts";
 import { buildHeaders, closeAgent, createPool } from "./http-common.ts";
 import { TransportClosedError, noop, type UpstreamSession, type UpstreamTransport } from "./transport.ts";
 import type { JsonRpcId, JsonRpcMessage } from "../protocol/index.ts";
@@ -22,7 +22,7 @@ const PROBE_TIMEOUT_MS = 10_000;
 export async function probeModern(config: HttpServerConfig): Promise<boolean> {
   const url = new URL(config.url);
   const pool = createPool(url.origin);
-  const meta = { [META.protocolVersion]: MODERN_VERSION, [META.clientInfo]: { name: "gatehouse", version: "0.0.0" }, [META.clientCapabilities]: {} };
+  const meta = { [META.protocolVersion]: LATEST_MODERN_VERSION, [META.clientInfo]: { name: "gatehouse", version: "0.0.0" }, [META.clientCapabilities]: {} };
   const message = discoverRequest("probe", meta);
   const timeoutMs = Math.min(config.timeoutMs, PROBE_TIMEOUT_MS);
   const signal = AbortSignal.timeout(timeoutMs);
@@ -57,7 +57,7 @@ export class AutoHttpTransport implements UpstreamTransport {
   async start(): Promise<void> {
     const modern = await probeModern(this.config);
     const inner = modern ? this.modern() : new StreamableHttpTransport(this.config, this.log);
-    this.log.info({ protocol: modern ? MODERN_VERSION : "2025" }, "protocol: auto chose the server's era");
+    this.log.info({ protocol: modern ? LATEST_MODERN_VERSION : "2025" }, "protocol: auto chose the server's era");
     inner.onmessage = (message, related) => this.onmessage(message, related);
     inner.onclose = (closed) => this.onclose(closed);
     inner.onsessionexpired = () => this.onsessionexpired();

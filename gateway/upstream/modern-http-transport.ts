@@ -23,13 +23,12 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from "../protocol/index.ts";
-import { MCP_HEADER, encodeHeaderValue, headerParamsOf, headerValuesOf, nameHeaderSource, type HeaderParam } from "../protocol/mcp-headers.ts";
+import { LATEST_MODERN_VERSION, MCP_HEADER, encodeHeaderValue, headerParamsOf, headerValuesOf, nameHeaderSource, type HeaderParam } from "../protocol/index.ts";
 import type { HttpServerConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import { buildHeaders, closeAgent, createPool } from "./http-common.ts";
 import { ListenStream } from "./modern-listen.ts";
 import {
-  MODERN_VERSION,
   ResponseLostError,
   discoverRequest,
   parseDiscover,
@@ -109,7 +108,7 @@ export class ModernHttpTransport implements UpstreamTransport {
       throw new Error(`server/discover failed: ${reasonOf(error)}`);
     }
     const parsed = parseDiscover(answer);
-    if (!parsed.ok) throw new Error(`not a ${MODERN_VERSION} server: ${parsed.reason}`);
+    if (!parsed.ok) throw new Error(`not a ${LATEST_MODERN_VERSION} server: ${parsed.reason}`);
     this.discovered = parsed.result;
   }
 
@@ -155,7 +154,7 @@ export class ModernHttpTransport implements UpstreamTransport {
     if (info !== undefined && typeof info.name === "string" && typeof info.version === "string") this.clientInfo = { name: info.name, version: info.version };
     const discovered = this.discovered;
     if (discovered === undefined) return this.deliver(failure(request.id, { code: ErrorCode.InternalError, message: "initialize before server/discover" }));
-    const result: JsonObject = { protocolVersion: MODERN_VERSION, capabilities: discovered.capabilities, serverInfo: serverInfoOf(discovered, this.config.name) };
+    const result: JsonObject = { protocolVersion: LATEST_MODERN_VERSION, capabilities: discovered.capabilities, serverInfo: serverInfoOf(discovered, this.config.name) };
     if (discovered.instructions !== undefined) result.instructions = discovered.instructions;
     this.deliver(success(request.id, result));
   }
@@ -311,7 +310,7 @@ export class ModernHttpTransport implements UpstreamTransport {
   private meta(from: JsonObject | undefined): JsonObject {
     const meta: JsonObject = {
       ...from,
-      [META.protocolVersion]: MODERN_VERSION,
+      [META.protocolVersion]: LATEST_MODERN_VERSION,
       [META.clientInfo]: this.clientInfo,
       [META.clientCapabilities]: this.clientCapabilities,
     };

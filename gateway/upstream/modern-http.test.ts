@@ -41,16 +41,6 @@ async function statsOf(backend: Backend): Promise<Stats> {
   return (await backend.request("tools/call", { name: "stats", arguments: {} })).structuredContent as Stats;
 }
 
-async function eventually<T>(probe: () => Promise<T | undefined | false>, what: string, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 async function rejection(promise: Promise<unknown>): Promise<JsonRpcError> {
   const error = await promise.then(() => undefined, (reason: unknown) => reason);
   expect(error).toBeInstanceOf(JsonRpcError);
@@ -107,7 +97,7 @@ describe("a 2026-07-28 backend over HTTP", () => {
     expect(list.meta["io.modelcontextprotocol/clientInfo"]).toEqual({ name: "gatehouse-test", version: "9.9.9" });
     expect(list.meta[CAPS]).toEqual({ sampling: {}, elicitation: { form: {}, url: {} } });
     // The listen stream asks for exactly the list changes the server declared.
-    const listen = await eventually(async () => (await statsOf(backend)).last["subscriptions/listen"], "the listen stream");
+    const listen = await waitFor(async () => (await statsOf(backend)).last["subscriptions/listen"], "the listen stream");
     expect(listen.params.notifications).toEqual({ toolsListChanged: true, resourcesListChanged: true });
   });
 
@@ -152,10 +142,10 @@ describe("a 2026-07-28 backend over HTTP", () => {
     const controller = new AbortController();
     const pending = call(backend, "slow", { ms: 20_000 }, { signal: controller.signal });
     const arrived = (before.calls["tools/call slow"] ?? 0) + 1;
-    await eventually(async () => (await statsOf(backend)).calls["tools/call slow"] === arrived, "the slow call to arrive");
+    await waitFor(async () => (await statsOf(backend)).calls["tools/call slow"] === arrived, "the slow call to arrive");
     controller.abort();
     expect((await rejection(pending)).code).toBe(ErrorCode.Cancelled);
-    await eventually(async () => (await statsOf(backend)).cancelled === before.cancelled + 1, "the server to notice the cancellation");
+    await waitFor(async () => (await statsOf(backend)).cancelled === before.cancelled + 1, "the server to notice the cancellation");
   });
 
   it("bridges an MRTR elicitation to the calling client and retries with its answer", async () => {
@@ -266,7 +256,7 @@ describe("a 2026-07-28 backend over HTTP", () => {
     const stats = await statsOf(backend);
     expect(stats.last["subscriptions/listen"]!.params.notifications).toEqual({ toolsListChanged: true, resourcesListChanged: true, resourceSubscriptions: ["memo://note"] });
     // The stream it replaced closes once the new one is acknowledged.
-    await eventually(async () => (await statsOf(backend)).listensOpen === 1, "a single open listen stream");
+    await waitFor(async () => (await statsOf(backend)).listensOpen === 1, "a single open listen stream");
 
     await call(backend, "set_note", { text: "new note" });
     const updated = await waitFor(() => hooks.notifications.find((entry) => entry.message.method === "notifications/resources/updated"), "resources/updated");
@@ -280,12 +270,12 @@ describe("a 2026-07-28 backend over HTTP", () => {
   it("reconnects a dropped listen stream and refetches what it may have missed", async () => {
     const before = await statsOf(backend);
     await call(backend, "end_listens", { graceful: false });
-    const after = await eventually(async () => {
+    const after = await waitFor(async () => {
       const stats = await statsOf(backend);
       return stats.listensOpen === 1 && stats.listensOpened > before.listensOpened && stats;
     }, "the listen stream to come back");
     expect(after.listensOpened).toBe(before.listensOpened + 1);
-    await eventually(async () => ((await statsOf(backend)).calls["tools/list"] ?? 0) > (before.calls["tools/list"] ?? 0), "a tools refetch");
+    await waitFor(async () => ((await statsOf(backend)).calls["tools/list"] ?? 0) > (before.calls["tools/list"] ?? 0), "a tools refetch");
     expect(backend.state).toBe("ready");
   });
 });
@@ -298,7 +288,7 @@ describe("modern backend lifecycle", () => {
     try {
       await backend.start();
       const port = fixture.port;
-      await eventually(async () => ((await statsOf(backend)).listensOpen === 1), "the listen stream");
+      await waitFor(async () => ((await statsOf(backend)).listensOpen === 1), "the listen stream");
       await fixture.stop();
       await waitFor(() => backend.state === "restarting", "restarting");
       expect((await rejection(call(backend, "echo", { text: "down" }))).code).toBe(ErrorCode.BackendUnavailable);

@@ -3,10 +3,10 @@
  * and resources/subscribe. One POST whose SSE answer stays open and carries the list_changed and resources/updated
  * notifications the filter asked for, after an acknowledgment.
  */
-import { META, Method, SseParser, asObject, classify, notification, type JsonObject, type JsonRpcNotification, type JsonRpcRequest } from "../protocol/index.ts";
+import { META, Method, asObject, classify, notification, type JsonObject, type JsonRpcNotification, type JsonRpcRequest } from "../protocol/index.ts";
 import type { Logger } from "../log.ts";
 import { Backoff } from "./backoff.ts";
-import { bodySnippet, discard, mediaType, networkClosed, pause, type HttpResponse } from "./http-common.ts";
+import { bodySnippet, discard, mediaType, networkClosed, pause, readEventStream, type HttpResponse } from "./http-common.ts";
 import type { HttpTarget } from "./modern-rounds.ts";
 import type { TransportClosed } from "./transport.ts";
 
@@ -110,23 +110,21 @@ export class ListenStream {
       this.host.log.debug({ refused }, "subscriptions/listen refused");
       return { refused };
     }
-    const parser = new SseParser((event) => {
-      if (event.data === "" || (event.event !== undefined && event.event !== "message")) return;
-      let value: unknown;
-      try {
-        value = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      const classified = classify(value);
-      if (classified.kind !== "notification") return;
-      const note = classified.message;
-      if (note.method === ACKNOWLEDGED) onAck(asObject(note.params?.notifications) ?? {});
-      else if (RELAYED.has(note.method)) this.host.deliver(withoutSubscriptionId(note));
-    });
     try {
-      response.body.setEncoding("utf8");
-      for await (const chunk of response.body) parser.push(chunk as string);
+      await readEventStream(response.body, (event) => {
+        if (event.data === "" || (event.event !== undefined && event.event !== "message")) return;
+        let value: unknown;
+        try {
+          value = JSON.parse(event.data);
+        } catch {
+          return;
+        }
+        const classified = classify(value);
+        if (classified.kind !== "notification") return;
+        const note = classified.message;
+        if (note.method === ACKNOWLEDGED) onAck(asObject(note.params?.notifications) ?? {});
+        else if (RELAYED.has(note.method)) this.host.deliver(withoutSubscriptionId(note));
+      });
     } catch {
       // A broken stream is reconnected like an ended one.
     } finally {

@@ -7,6 +7,8 @@ import type { Pool } from "undici";
 import {
   ErrorCode,
   JsonRpcError,
+  LATEST_MODERN_VERSION,
+  MCP_HEADER,
   META,
   SseParser,
   asObject,
@@ -21,14 +23,12 @@ import {
   type JsonRpcResponse,
   type ServerCapabilities,
 } from "../protocol/index.ts";
-import { MCP_HEADER } from "../protocol/mcp-headers.ts";
 import { mediaType, networkClosed, type HttpResponse } from "./http-common.ts";
 import { HttpStatusError, TransportClosedError } from "./transport.ts";
 
-export const MODERN_VERSION = "2026-07-28";
-export const ACCEPT = "application/json, text/event-stream";
+const ACCEPT = "application/json, text/event-stream";
 /** A server that keeps answering input_required is looping or hostile; the call fails after this many rounds. */
-export const MAX_ROUNDS = 16;
+const MAX_ROUNDS = 16;
 
 export interface HttpTarget {
   pool: Pool;
@@ -132,7 +132,7 @@ export function protocolHeaders(method: string): Record<string, string> {
   return {
     "content-type": "application/json",
     accept: ACCEPT,
-    [MCP_HEADER.protocolVersion]: MODERN_VERSION,
+    [MCP_HEADER.protocolVersion]: LATEST_MODERN_VERSION,
     [MCP_HEADER.method]: method,
   };
 }
@@ -153,8 +153,8 @@ export function parseDiscover(answer: JsonRpcResponse): { ok: true; result: Disc
   if (!Array.isArray(versions) || !versions.every((v) => typeof v === "string")) {
     return { ok: false, reason: "server/discover answered without supportedVersions" };
   }
-  if (!versions.includes(MODERN_VERSION)) {
-    return { ok: false, reason: `server/discover lists ${JSON.stringify(versions)}, not ${MODERN_VERSION}` };
+  if (!versions.includes(LATEST_MODERN_VERSION)) {
+    return { ok: false, reason: `server/discover lists ${JSON.stringify(versions)}, not ${LATEST_MODERN_VERSION}` };
   }
   const capabilities = asObject(result.capabilities);
   if (capabilities === undefined) return { ok: false, reason: "server/discover answered without capabilities" };

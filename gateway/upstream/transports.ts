@@ -1,11 +1,10 @@
 /** Which transport a server's config asks for, and what the gateway offers every backend at initialize. */
-import type { ClientCapabilities } from "../protocol/index.ts";
+import { LATEST_MODERN_VERSION, type ClientCapabilities } from "../protocol/index.ts";
 import type { HttpServerConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import { StdioTransport, stdioLaunch } from "./stdio-transport.ts";
 import { StreamableHttpTransport } from "./http-transport.ts";
 import { ModernHttpTransport } from "./modern-http-transport.ts";
-import { MODERN_VERSION } from "./modern-rounds.ts";
 import { AutoHttpTransport } from "./auto-http-transport.ts";
 import { LegacySseTransport } from "./sse-transport.ts";
 import { ContainerTransport, type ContainerContext } from "./container/container-transport.ts";
@@ -43,7 +42,7 @@ export function createTransport(config: BackendConfig, configDir: string, contai
 }
 
 function speaksModern(config: HttpServerConfig): boolean {
-  return config.protocol === MODERN_VERSION;
+  return config.protocol === LATEST_MODERN_VERSION;
 }
 
 function modernTransport(config: HttpServerConfig, log: Logger): ModernHttpTransport {
