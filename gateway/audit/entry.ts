@@ -67,9 +67,9 @@ function newAgent(identity: AgentIdentity): AuditAgent {
 }
 
 function decisionOf(facts: RequestFacts): AuditDecision {
-  if (facts.policy === undefined) return { result: facts.refusal?.result ?? "none", reasons: facts.refusal?.reasons ?? [] };
+  if (facts.policy === undefined) return { reasons: facts.refusal?.reasons ?? [], result: facts.refusal?.result ?? "none" };
   const { outcome } = facts.policy;
-  const decision: AuditDecision = { result: outcome.effect, reasons: outcome.reasons, revision: outcome.revision, error: outcome.error };
+  const decision: AuditDecision = { error: outcome.error, reasons: outcome.reasons, result: outcome.effect, revision: outcome.revision };
   const shadow = outcome.shadow;
   if (shadow?.disagrees) decision.shadow = { allow: shadow.allow, reasons: shadow.reasons, revision: shadow.revision, error: shadow.error };
   return decision;
@@ -106,7 +106,7 @@ function maskInput(input: Record<string, unknown>): ReturnType<typeof maskSecret
   }
   const others = maskSecrets(rest);
   return {
-    value: { ...others.value, identity: maskedIdentity.value },
+    value: { ...input, ...others.value, identity: maskedIdentity.value },
     redacted: [...others.redacted, ...maskedIdentity.redacted.map((p) => `/identity${p}`)],
     detectors: [...new Set([...others.detectors, ...maskedIdentity.detectors])],
   };
@@ -132,43 +132,47 @@ export function buildEntry(facts: RequestFacts, settings: EntrySettings): AuditE
 
   let input: Record<string, unknown> | undefined;
   if (facts.policy !== undefined) {
-    const { request, ...rest } = facts.policy.input as { request?: Record<string, unknown> };
+    const { request } = facts.policy.input as { request?: Record<string, unknown> };
     const { arguments: _dropped, ...requestWithoutArguments } = request ?? {};
-    const masked = maskInput({ ...rest, request: requestWithoutArguments });
+    // Spread first, then replaced: the input's own key order (canonical, see policy-input.ts) is kept.
+    const masked = maskInput({ ...facts.policy.input, request: requestWithoutArguments });
     const byPolicy = redactPointers(masked.value, obligations.filter((p) => p !== ARGUMENTS_POINTER && !p.startsWith(`${ARGUMENTS_POINTER}/`)));
     input = byPolicy.value;
     pointers.push(...[...byPolicy.redacted, ...masked.redacted].map((p) => `/input${p}`));
     masked.detectors.forEach((d) => detectors.add(d));
   }
 
+  // Keys in canonical (sorted) order at every level the record builds itself: canonicalJson then hashes these
+  // objects as they are instead of copying each into order. `redacted` is given its place now and filled below.
   const entry: AuditEntry = {
-    kind: facts.kind,
-    decision_id: randomUUID(),
-    timestamp: new Date().toISOString(),
-    replica: settings.replica,
     agent: facts.identity === undefined ? undefined : agentOf(facts.identity),
+    args_sha256: facts.arguments === undefined ? undefined : sha256Hex(canonicalJson(facts.arguments)),
+    arguments: args,
+    bytes: facts.bytes,
+    decision: decisionOf(facts),
+    decision_id: randomUUID(),
+    http: facts.http,
+    input,
+    kind: facts.kind,
+    method: facts.method,
+    metrics: {
+      policy_us: facts.policy === undefined ? undefined : Math.round(facts.policy.outcome.evalMicros),
+      total_us: facts.timings.totalUs,
+      upstream_us: facts.timings.upstreamUs,
+    },
+    outcome: facts.outcome,
+    prompt: facts.route?.prompt,
+    redacted: undefined,
+    replica: settings.replica,
+    server: facts.route?.server,
     session:
       facts.session === undefined
         ? undefined
-        : { id: facts.session.id, client: facts.session.clientInfo, protocol_version: facts.session.protocolVersion },
-    method: facts.method,
-    server: facts.route?.server,
+        : { client: facts.session.clientInfo, id: facts.session.id, protocol_version: facts.session.protocolVersion },
+    timestamp: new Date().toISOString(),
     tool: facts.route?.tool,
-    uri: facts.route?.uri,
-    prompt: facts.route?.prompt,
-    arguments: args,
-    args_sha256: facts.arguments === undefined ? undefined : sha256Hex(canonicalJson(facts.arguments)),
-    decision: decisionOf(facts),
-    input,
-    outcome: facts.outcome,
-    metrics: {
-      total_us: facts.timings.totalUs,
-      policy_us: facts.policy === undefined ? undefined : Math.round(facts.policy.outcome.evalMicros),
-      upstream_us: facts.timings.upstreamUs,
-    },
-    bytes: facts.bytes,
     trace_id: facts.traceId,
-    http: facts.http,
+    uri: facts.route?.uri,
   };
   // The other fields a client or backend can put text into: a URI with a password, an error message quoting one.
   const loose = maskSecrets({ uri: entry.uri, outcome: entry.outcome, decision: entry.decision, session: entry.session });

@@ -87,7 +87,33 @@ export interface AuditRecord extends AuditEntry {
 
 /** Seals an entry into the chain: returns the record and its exact line (canonical JSON, no newline). */
 export function sealRecord(entry: AuditEntry, seq: number, prev: string): { record: AuditRecord; line: string } {
-  const unsealed = { ...entry, seq, prev };
+  // Every field named, in canonical (sorted) order, so canonicalJson hashes this object without copying it into
+  // order; the type makes a field added to AuditEntry but forgotten here a compile error, not a silent loss.
+  const unsealed = {
+    agent: entry.agent,
+    args_sha256: entry.args_sha256,
+    arguments: entry.arguments,
+    bytes: entry.bytes,
+    decision: entry.decision,
+    decision_id: entry.decision_id,
+    http: entry.http,
+    input: entry.input,
+    kind: entry.kind,
+    method: entry.method,
+    metrics: entry.metrics,
+    outcome: entry.outcome,
+    prev,
+    prompt: entry.prompt,
+    redacted: entry.redacted,
+    replica: entry.replica,
+    seq,
+    server: entry.server,
+    session: entry.session,
+    timestamp: entry.timestamp,
+    tool: entry.tool,
+    trace_id: entry.trace_id,
+    uri: entry.uri,
+  } satisfies Record<keyof Unsealed, unknown>;
   const body = canonicalJson(unsealed);
   const hash = sha256Hex(body);
   // The line is the hashed body with `hash` appended. Verifiers parse it and rebuild the canonical form, so
@@ -95,6 +121,8 @@ export function sealRecord(entry: AuditEntry, seq: number, prev: string): { reco
   const line = `${body.slice(0, -1)},"hash":"${hash}"}`;
   return { record: { ...unsealed, hash }, line };
 }
+
+type Unsealed = Omit<AuditRecord, "hash">;
 
 /** Recomputes a parsed record's hash; equal to `record.hash` when nothing was edited. */
 export function recomputeHash(record: Record<string, unknown>): string {

@@ -194,7 +194,17 @@ const SENSITIVE_NAMES = new Set([
   "authorization", "proxyauthorization", "privatekey", "awssecretaccesskey", "secretaccesskey",
   "authtoken", "idtoken", "sessiontoken", "bearertoken", "cookie", "setcookie", "pwd", "passphrase",
 ]);
-const isSensitiveName = (name: string): boolean => SENSITIVE_NAMES.has(name.toLowerCase().replace(/[-_]/g, ""));
+// The same few key names recur in every record, so the verdict is remembered; capped, as keys come from clients.
+const sensitiveVerdicts = new Map<string, boolean>();
+const MAX_REMEMBERED_NAMES = 4096;
+function isSensitiveName(name: string): boolean {
+  let verdict = sensitiveVerdicts.get(name);
+  if (verdict === undefined) {
+    verdict = SENSITIVE_NAMES.has(name.toLowerCase().replace(/[-_]/g, ""));
+    if (sensitiveVerdicts.size < MAX_REMEMBERED_NAMES) sensitiveVerdicts.set(name, verdict);
+  }
+  return verdict;
+}
 
 // Text already masked is left as it is, so masking twice reports nothing new and a later detector does not relabel
 // an earlier one's mask.
@@ -227,19 +237,25 @@ function maskString(text: string, fired: Set<string>): string {
   return out;
 }
 
-const escapeToken = (key: string): string => key.replaceAll("~", "~0").replaceAll("/", "~1");
+const escapeToken = (key: string | number): string => (typeof key === "number" ? String(key) : key.replaceAll("~", "~0").replaceAll("/", "~1"));
 
-function maskValue(value: unknown, pointer: string, redacted: string[], fired: Set<string>): unknown {
+/** The path from the root to the value being looked at; a pointer string is built only for a value that changes. */
+type Path = Array<string | number>;
+const pointerOf = (path: Path): string => path.map((token) => `/${escapeToken(token)}`).join("");
+
+function maskValue(value: unknown, path: Path, redacted: string[], fired: Set<string>): unknown {
   if (typeof value === "string") {
     const masked = maskString(value, fired);
-    if (masked !== value) redacted.push(pointer);
+    if (masked !== value) redacted.push(pointerOf(path));
     return masked;
   }
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
-      const next = maskValue(item, `${pointer}/${i}`, redacted, fired);
+      path.push(i);
+      const next = maskValue(item, path, redacted, fired);
+      path.pop();
       if (!Object.is(next, item)) (copy ??= value.slice())[i] = next;
     }
     return copy ?? value;
@@ -248,14 +264,18 @@ function maskValue(value: unknown, pointer: string, redacted: string[], fired: S
   let copy: Record<string, unknown> | undefined;
   for (const key of Object.keys(value)) {
     const item = value[key];
-    const path = `${pointer}/${escapeToken(key)}`;
     let next: unknown;
+    path.push(key);
     if (isSensitiveName(key)) {
-      if (isMask(item)) continue;
+      if (isMask(item)) {
+        path.pop();
+        continue;
+      }
       next = `[REDACTED:${SENSITIVE_KEY}]`;
       fired.add(SENSITIVE_KEY);
-      redacted.push(path);
+      redacted.push(pointerOf(path));
     } else next = maskValue(item, path, redacted, fired);
+    path.pop();
     if (!Object.is(next, item)) put((copy ??= shallowCopy(value)), key, next);
   }
   return copy ?? value;
@@ -265,6 +285,6 @@ function maskValue(value: unknown, pointer: string, redacted: string[], fired: S
 export function maskSecrets<T>(value: T): { value: T; redacted: string[]; detectors: string[] } {
   const redacted: string[] = [];
   const fired = new Set<string>();
-  const masked = maskValue(value, "", redacted, fired);
+  const masked = maskValue(value, [], redacted, fired);
   return { value: masked as T, redacted: redacted.sort(), detectors: [...fired].sort() };
 }

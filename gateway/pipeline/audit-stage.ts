@@ -97,8 +97,8 @@ export class AuditStage {
       policy: trace.policy,
       outcome:
         error === undefined
-          ? { status: "ok", is_error: result?.isError === true ? true : undefined }
-          : { status: "error", code: error.code, message: error.message },
+          ? { is_error: result?.isError === true ? true : undefined, status: "ok" }
+          : { code: error.code, message: error.message, status: "error" },
       timings: { totalUs: micros(startedAt), upstreamUs: trace.upstreamUs },
       // serialize() keeps the text: the transport sends this same string rather than serializing again.
       bytes: { in: context.bytesIn ?? Buffer.byteLength(serialize(request)), out: Buffer.byteLength(serialize(response)) },
@@ -120,7 +120,7 @@ export class AuditStage {
       method: event.method,
       arguments: event.arguments,
       refusal: { result: event.decision, reasons: event.reasons },
-      outcome: ok ? { status: "ok", http_status: event.httpStatus } : { status: "error", code: event.code, message: event.reasons.join("; "), http_status: event.httpStatus },
+      outcome: ok ? { http_status: event.httpStatus, status: "ok" } : { code: event.code, http_status: event.httpStatus, message: event.reasons.join("; "), status: "error" },
       timings: { totalUs: 0 },
       bytes: { in: event.bytesIn, out: 0 },
       traceId: traceIdOf(event.traceparent),

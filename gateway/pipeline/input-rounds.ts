@@ -9,11 +9,10 @@
  * (method and name); an unknown, expired or foreign `requestState` is -32602 and the client starts over.
  */
 import { randomBytes } from "node:crypto";
-import { ErrorCode, JsonRpcError, Method, asObject, failure, success, type JsonObject, type JsonRpcId, type JsonRpcMessage, type JsonRpcResponse } from "../protocol/index.ts";
+import { ErrorCode, JsonRpcError, Method, asObject, canonicalJson, failure, success, type JsonObject, type JsonRpcId, type JsonRpcMessage, type JsonRpcResponse } from "../protocol/index.ts";
 import { principalOf, type ClientSession } from "../session/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
 import type { RelatedStream } from "./inflight.ts";
-import { canonicalJson } from "../audit/index.ts";
 
 /** How long a held call waits for the client's retry before it is cancelled upstream. */
 export const INPUT_ROUND_TIMEOUT_MS = 300_000;

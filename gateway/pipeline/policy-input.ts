@@ -47,21 +47,21 @@ function identityOf(identity: AgentIdentity): PolicyInput["identity"] {
 }
 
 export function policyInput(session: ClientSession, request: PolicyRequest, replica: string, tool?: ToolRoute, now = Date.now()): PolicyInput {
-  const input: PolicyInput = {
-    version: 1,
+  // Keys in canonical (sorted) order: the audit record keeps this input, and canonicalJson then hashes it as it is.
+  return {
+    gateway: { replica, version: GATEWAY_INFO.version },
     identity: identityOf(session.identity),
     request,
     session: {
-      id: session.id,
       clientInfo: { name: session.clientInfo?.name, version: session.clientInfo?.version },
+      id: session.id,
       protocolVersion: session.protocolVersion,
     },
     // now_ns loses sub-millisecond precision as a JSON number, which policies comparing times do not need.
     time: { now_ns: now * 1_000_000, rfc3339: new Date(now).toISOString() },
-    gateway: { version: GATEWAY_INFO.version, replica },
+    tool: tool === undefined ? undefined : { annotations: (tool.definition.annotations ?? {}) as Record<string, unknown>, hash: tool.hash },
+    version: 1,
   };
-  if (tool !== undefined) input.tool = { annotations: (tool.definition.annotations ?? {}) as Record<string, unknown>, hash: tool.hash };
-  return input;
 }
 
 /** The decoded `Mcp-Param-*` values a call's arguments give, keyed by the annotation's header name. */

@@ -5,3 +5,4 @@ export * from "./framing.ts";
 export * from "./sse.ts";
 export * from "./mcp.ts";
 export * from "./mcp-headers.ts";
+export * from "./canonical-json.ts";

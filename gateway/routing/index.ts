@@ -2,7 +2,7 @@
 export { buildRoutingTable } from "./table.ts";
 export { paginate, encodeCursor } from "./pagination.ts";
 export { globMatch, toolFilter } from "./glob.ts";
-export { canonicalJson, definitionHash } from "./hash.ts";
+export { definitionHash } from "./hash.ts";
 export { toolNameProblem, isValidToolName, TOOL_NAME_MAX_LENGTH } from "./naming.ts";
 export { QUALIFIED_SCHEME, qualify } from "./resources.ts";
 export type {
