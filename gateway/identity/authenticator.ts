@@ -6,6 +6,7 @@
  */
 import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from "jose";
 import { logger } from "../log.ts";
+import { deepFreeze } from "../protocol/index.ts";
 import { IdentityCache, tokenKey } from "./cache.ts";
 import { kubernetesWorkload, parseScopes, parseSpiffeId, renderAgentId, type DerivedValues } from "./claims.ts";
 import { buildIssuer, validateIdentityConfig, type IssuerRuntime } from "./issuers.ts";
@@ -254,12 +255,4 @@ function classify(error: unknown): Refusal {
   }
   log().error({ err: error }, "unexpected error while verifying a token");
   return new Refusal("internal", "token verification failed");
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
 }

@@ -2,11 +2,11 @@
  * Verified identities keyed by sha256(token). The key is a hash so that the cache never holds a usable token
  * (a heap dump shows no bearer secrets), and an entry lives until the token's exp, never longer.
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { AgentIdentity } from "./types.ts";
 
 export function tokenKey(token: string): string {
-  return createHash("sha256").update(token).digest("base64url");
+  return hash("sha256", token, "base64url");
 }
 
 export class IdentityCache {
