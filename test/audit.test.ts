@@ -10,7 +10,8 @@ import { join } from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { ensureDevIssuer, mintDevToken } from "../gateway/identity/index.ts";
 import { buildWasmBundle, findOpa } from "../gateway/policy/index.ts";
-import { canonicalJson, queryAudit, sha256Hex, verifyAuditDir, type AuditRecord } from "../gateway/audit/index.ts";
+import { queryAudit, verifyAuditDir, type AuditRecord } from "../gateway/audit/index.ts";
+import { canonicalJson, sha256Hex } from "../gateway/protocol/index.ts";
 import { FLAKY, ROOT, connectClient, startGateway, waitFor, type RunningGateway } from "./helpers/gateway.ts";
 import { spawnChild, waitForOutput } from "./helpers/processes.ts";
 

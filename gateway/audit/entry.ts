@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import type { AgentIdentity } from "../identity/index.ts";
 import type { PolicyOutcome } from "../policy/index.ts";
-import { canonicalJson, deepFreeze, sha256Hex } from "./canonical.ts";
+import { canonicalJson, deepFreeze, sha256Hex } from "../protocol/index.ts";
 import type { AuditAgent, AuditDecision, AuditEntry, AuditOutcome, RecordKind } from "./record.ts";
 import { maskSecrets, redactPointers } from "./redact.ts";
 
@@ -66,6 +66,7 @@ function newAgent(identity: AgentIdentity): AuditAgent {
   };
 }
 
+/** Keys in canonical order, so the record's hash takes the object as it is (see buildEntry). */
 function decisionOf(facts: RequestFacts): AuditDecision {
   if (facts.policy === undefined) return { reasons: facts.refusal?.reasons ?? [], result: facts.refusal?.result ?? "none" };
   const { outcome } = facts.policy;
@@ -106,6 +107,7 @@ function maskInput(input: Record<string, unknown>): ReturnType<typeof maskSecret
   }
   const others = maskSecrets(rest);
   return {
+    // The input spread first fixes the key order (canonical, see policy-input.ts); the masked values replace in place.
     value: { ...input, ...others.value, identity: maskedIdentity.value },
     redacted: [...others.redacted, ...maskedIdentity.redacted.map((p) => `/identity${p}`)],
     detectors: [...new Set([...others.detectors, ...maskedIdentity.detectors])],

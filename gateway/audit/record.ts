@@ -5,7 +5,10 @@
  * A record on disk is the canonical JSON of everything but `hash`, plus `hash`: SHA-256 over the canonical JSON
  * of the record without its `hash`, `prev` included. That is the chain.
  */
-import { canonicalJson, sha256Hex } from "./canonical.ts";
+import { canonicalJson, sha256Hex } from "../protocol/index.ts";
+
+/** The `prev` of the very first record of a chain. */
+export const GENESIS = "0".repeat(64);
 
 export type DecisionResult = "allow" | "deny" | "dry-run-deny" | "error" | "none";
 

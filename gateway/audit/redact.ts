@@ -194,14 +194,17 @@ const SENSITIVE_NAMES = new Set([
   "authorization", "proxyauthorization", "privatekey", "awssecretaccesskey", "secretaccesskey",
   "authtoken", "idtoken", "sessiontoken", "bearertoken", "cookie", "setcookie", "pwd", "passphrase",
 ]);
-// The same few key names recur in every record, so the verdict is remembered; capped, as keys come from clients.
+// The same few key names recur in every record, so the verdict is remembered. Keys come from clients: only short
+// names are kept (long ones would pin memory, and V8 hashes very long strings by length alone, so they collide),
+// and only so many.
 const sensitiveVerdicts = new Map<string, boolean>();
 const MAX_REMEMBERED_NAMES = 4096;
+const MAX_REMEMBERED_NAME_LENGTH = 64;
 function isSensitiveName(name: string): boolean {
   let verdict = sensitiveVerdicts.get(name);
   if (verdict === undefined) {
     verdict = SENSITIVE_NAMES.has(name.toLowerCase().replace(/[-_]/g, ""));
-    if (sensitiveVerdicts.size < MAX_REMEMBERED_NAMES) sensitiveVerdicts.set(name, verdict);
+    if (name.length <= MAX_REMEMBERED_NAME_LENGTH && sensitiveVerdicts.size < MAX_REMEMBERED_NAMES) sensitiveVerdicts.set(name, verdict);
   }
   return verdict;
 }

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { decodeProtectedHeader, exportJWK, generateKeyPair, type JWK } from "jose";
 import { expect } from "vitest";
-import { GENESIS } from "./canonical.ts";
+import { GENESIS } from "./record.ts";
 import type { CheckpointPayload, CheckpointSigner } from "./checkpoints.ts";
 import { recomputeHash, sealRecord, type AuditEntry, type AuditRecord } from "./record.ts";
 import { CHECKPOINTS_FILE, listSegments } from "./segments.ts";

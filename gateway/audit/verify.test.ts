@@ -1,7 +1,7 @@
 import { appendFile, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { GENESIS } from "./canonical.ts";
+import { GENESIS } from "./record.ts";
 import { signCheckpoint } from "./checkpoints.ts";
 import { sealRecord, type AuditRecord } from "./record.ts";
 import { CHECKPOINTS_FILE, segmentName, summaryName } from "./segments.ts";

@@ -7,7 +7,8 @@
  */
 import path from "node:path";
 import type { JWK } from "jose";
-import { canonicalJson, GENESIS } from "./canonical.ts";
+import { canonicalJson } from "../protocol/index.ts";
+import { GENESIS } from "./record.ts";
 import { readCheckpointLines, verifyCheckpoints, type CheckpointPayload } from "./checkpoints.ts";
 import { recomputeHash, type AuditRecord } from "./record.ts";
 import { firstSeqOf, listSegments, readLines, readSummary, summaryName, SummaryBuilder } from "./segments.ts";

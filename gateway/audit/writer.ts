@@ -12,7 +12,7 @@
 import { mkdir, open, rename, truncate, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { logger } from "../log.ts";
-import { GENESIS } from "./canonical.ts";
+import { GENESIS } from "./record.ts";
 import { appendCheckpoint, cutTornCheckpoint, signCheckpoint, type CheckpointPayload, type CheckpointSigner } from "./checkpoints.ts";
 import { acquireLock, type DirectoryLock } from "./lock.ts";
 import { sealRecord, type AuditEntry, type AuditRecord } from "./record.ts";

@@ -52,11 +52,13 @@ export interface AuditEvent {
 }
 
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+/** W3C: an all-zero trace id is invalid. */
+const INVALID_TRACE_ID = "0".repeat(32);
 
 function traceIdOf(traceparent: string | undefined): string {
   const id = traceparent === undefined ? undefined : TRACEPARENT.exec(traceparent.trim())?.[1];
   // randomUUID draws from a buffered pool; randomBytes(16) is a getrandom call per request.
-  return id !== undefined && id !== "0".repeat(32) ? id : randomUUID().replaceAll("-", "");
+  return id !== undefined && id !== INVALID_TRACE_ID ? id : randomUUID().replaceAll("-", "");
 }
 
 /** The one answer for a request the audit log cannot record (fail closed). */
@@ -95,6 +97,7 @@ export class AuditStage {
       route: trace.route,
       arguments: trace.arguments,
       policy: trace.policy,
+      // Keys in canonical order here and below: the record hashes these objects without copying them into order.
       outcome:
         error === undefined
           ? { is_error: result?.isError === true ? true : undefined, status: "ok" }

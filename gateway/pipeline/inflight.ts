@@ -15,6 +15,8 @@ export interface RelatedStream {
 }
 
 export interface InflightCall extends CallOwner {
+  /** Its key in the table: built once per call rather than at each lookup. */
+  readonly key: string;
   readonly sessionId: string;
   /** The backend the call went to: only it may report progress on the call's token. */
   readonly server: string;
@@ -39,6 +41,7 @@ export class InflightCalls {
   begin(session: ClientSession, server: string, clientRequestId: JsonRpcId, stream: RelatedStream, clientProgressToken: unknown): InflightCall {
     const hasToken = typeof clientProgressToken === "string" || typeof clientProgressToken === "number";
     const call: InflightCall = {
+      key: key(session.id, clientRequestId),
       sessionId: session.id,
       server,
       session,
@@ -49,15 +52,14 @@ export class InflightCalls {
       // Unguessable, so a backend cannot aim progress at calls it does not serve (it is also checked by server).
       upstreamProgressToken: hasToken ? `gatehouse-progress-${++this.nextToken}-${randomUUID()}` : undefined,
     };
-    this.calls.set(key(session.id, clientRequestId), call);
+    this.calls.set(call.key, call);
     session.activeCalls++;
     if (call.upstreamProgressToken !== undefined) this.byProgressToken.set(call.upstreamProgressToken, call);
     return call;
   }
 
   end(call: InflightCall): void {
-    const k = key(call.sessionId, call.clientRequestId);
-    if (this.calls.get(k) === call) this.calls.delete(k);
+    if (this.calls.get(call.key) === call) this.calls.delete(call.key);
     call.session.activeCalls--;
     call.session.touch();
     if (call.upstreamProgressToken !== undefined) this.byProgressToken.delete(call.upstreamProgressToken);

@@ -53,7 +53,9 @@ class Exchange {
   private nextKey = 0;
   private wake: (() => void) | undefined;
 
-  readonly state: string;
+  /** The opaque requestState, drawn when the call first asks something: most calls never do (no random draw). */
+  private requestState: string | undefined;
+  private readonly replicaId: string;
   readonly session: ClientSession;
   /** The latest round's declared capabilities: the spec forbids carrying a capability over from an earlier request. */
   capabilities: ClientSession["clientCapabilities"];
@@ -63,14 +65,24 @@ class Exchange {
   readonly args: string;
   readonly cancel: (reason: string) => void;
 
-  constructor(state: string, session: ClientSession, request: RoundRequest, cancel: (reason: string) => void) {
-    this.state = state;
+  constructor(replicaId: string, session: ClientSession, request: RoundRequest, cancel: (reason: string) => void) {
+    this.replicaId = replicaId;
     this.session = session;
     this.capabilities = session.clientCapabilities;
     this.method = request.method;
     this.name = request.name;
     this.args = canonicalJson(request.arguments ?? null);
     this.cancel = cancel;
+  }
+
+  get state(): string {
+    this.requestState ??= `${this.replicaId}.${randomBytes(18).toString("base64url")}`;
+    return this.requestState;
+  }
+
+  /** The state if one was ever drawn (so that forgetting an exchange never draws one). */
+  get drawnState(): string | undefined {
+    return this.requestState;
   }
 
   key(method: string): string {
@@ -141,8 +153,7 @@ export class InputRounds {
     run: (stream: RelatedStream) => Promise<JsonRpcResponse>,
     cancel: (reason: string) => void,
   ): Round {
-    const state = `${this.replicaId}.${randomBytes(18).toString("base64url")}`;
-    const exchange = new Exchange(state, session, request, cancel);
+    const exchange = new Exchange(this.replicaId, session, request, cancel);
     session.inputBroker = (method, params, signal) => this.ask(exchange, method, params, signal);
     exchange.stream.target = stream;
     this.live.add(exchange);
@@ -267,7 +278,7 @@ export class InputRounds {
   private unhold(exchange: Exchange): void {
     if (exchange.expiry !== undefined) clearTimeout(exchange.expiry);
     exchange.expiry = undefined;
-    this.held.delete(exchange.state);
+    if (exchange.drawnState !== undefined) this.held.delete(exchange.drawnState);
   }
 
   private drop(exchange: Exchange, reason: string): void {

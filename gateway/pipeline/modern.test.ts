@@ -47,7 +47,7 @@ describe("requestSession", () => {
     const clientInfo = { name: "client", version: "2.0" };
     const capabilities = { sampling: {}, elicitation: { form: {} } };
     const session = requestSession(meta({ [PV]: "2026-07-28", [CI]: clientInfo, [CC]: capabilities, [LL]: "warning" }), identity, "replica-7");
-    expect(session.id).toMatch(/^stateless:[A-Za-z0-9_-]{22}$/);
+    expect(session.id).toMatch(/^stateless:[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(session.protocolVersion).toBe("2026-07-28");
     expect(session.clientInfo).toEqual(clientInfo);
     expect(session.clientCapabilities).toEqual(capabilities);

@@ -3,6 +3,7 @@
  * standing in for a session, `server/discover`, and the envelope every result carries (`resultType`, caching
  * hints, the server's identity). Transport-neutral: the HTTP endpoint uses it; stdio would too.
  */
+import { randomUUID } from "node:crypto";
 import {
   ErrorCode,
   JsonRpcError,
@@ -19,7 +20,7 @@ import {
   type LogLevel,
 } from "../protocol/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
-import { ClientSession, newSessionId } from "../session/index.ts";
+import { ClientSession } from "../session/index.ts";
 import type { Backend } from "../upstream/index.ts";
 import { GATEWAY_INFO, mergedCapabilities, mergedInstructions } from "./initialize.ts";
 
@@ -86,7 +87,9 @@ export function requestSession(params: JsonObject | undefined, identity: AgentId
   }
   const clientInfo = asObject(meta?.[META.clientInfo]) as Implementation | undefined;
   const session = new ClientSession({
-    id: `stateless:${newSessionId()}`,
+    // Internal only (the client never sees it): randomUUID draws from a buffered pool, where newSessionId's
+    // randomBytes is a getrandom call on every stateless request.
+    id: `stateless:${randomUUID()}`,
     protocolVersion: version,
     identity,
     clientInfo,

@@ -59,7 +59,8 @@ export function policyInput(session: ClientSession, request: PolicyRequest, repl
     },
     // now_ns loses sub-millisecond precision as a JSON number, which policies comparing times do not need.
     time: { now_ns: now * 1_000_000, rfc3339: new Date(now).toISOString() },
-    tool: tool === undefined ? undefined : { annotations: (tool.definition.annotations ?? {}) as Record<string, unknown>, hash: tool.hash },
+    // Absent, not undefined, without a tool: a policy's `redact: ["/tool"]` must find nothing to redact then.
+    ...(tool === undefined ? {} : { tool: { annotations: (tool.definition.annotations ?? {}) as Record<string, unknown>, hash: tool.hash } }),
     version: 1,
   };
 }

@@ -39,6 +39,10 @@ describe("canonicalJson", () => {
     { name: "a null-prototype object", value: Object.assign(Object.create(null) as object, { b: 1, a: 2 }), json: '{"a":2,"b":1}' },
     { name: "a Date is its own (no) members, not its toJSON", value: { d: new Date(0) }, json: '{"d":{}}' },
     { name: "a bigint is its decimal digits", value: { n: 10n }, json: '{"n":10}' },
+    { name: "a toJSON method is a member like any function (dropped), not a replacement", value: { b: 1, a: 2, toJSON: () => "x" }, json: '{"a":2,"b":1}' },
+    { name: "a nested toJSON method too", value: { a: { toJSON: () => 42, b: 1 } }, json: '{"a":{"b":1}}' },
+    { name: "an array with a toJSON method is still its items", value: Object.assign([1, 2], { toJSON: () => "arr" }), json: "[1,2]" },
+    { name: "a toJSON string member is data", value: JSON.parse('{"toJSON":"x","a":1}') as unknown, json: '{"a":1,"toJSON":"x"}' },
   ])("$name", ({ value, json }) => {
     expect(canonicalJson(value)).toBe(json);
   });
@@ -71,6 +75,25 @@ describe("canonicalJson", () => {
 });
 
 describe("frozen values", () => {
+  it("a shallowly frozen object is not cached: a change below it shows", () => {
+    const child: Record<string, number> = { a: 1 };
+    const frozen = Object.freeze({ x: child });
+    expect(canonicalJson(frozen)).toBe('{"x":{"a":1}}');
+    child.A = 2;
+    expect(canonicalJson(frozen)).toBe('{"x":{"A":2,"a":1}}');
+  });
+
+  it("deepFreeze also freezes below an object already frozen shallowly, and survives a cycle", () => {
+    const inner: Record<string, unknown> = { b: 1 };
+    const outer = Object.freeze({ inner });
+    deepFreeze(outer);
+    expect(Object.isFrozen(inner)).toBe(true);
+    const cyclic: Record<string, unknown> = { z: 1 };
+    cyclic.self = cyclic;
+    expect(deepFreeze(cyclic)).toBe(cyclic);
+    expect(Object.isFrozen(cyclic)).toBe(true);
+  });
+
   it("serialize exactly as their unfrozen twins, also when reached again from another value", () => {
     const claims = { sub: "a", iss: "https://issuer/", nested: { z: [3, { y: 1, x: 2 }], "10": true, "9": false } };
     const plain = canonicalJson({ b: claims, a: claims });

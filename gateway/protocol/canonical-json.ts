@@ -7,7 +7,8 @@
  * It runs on every audited call, so the common case is one native JSON.stringify over the value with its objects'
  * keys in sorted insertion order (an object already in order is used as it is, not copied). Objects that insertion
  * order cannot express, because JavaScript enumerates integer-like keys ("9", "10") first in numeric order, and
- * values that are not plain JSON data take the slower member-by-member serializer, which gives the same bytes.
+ * values that are not plain JSON data (class instances, toJSON methods, bigints) take the slower member-by-member
+ * serializer, which gives the same bytes. Values are data: a getter would be read twice on the fast path.
  */
 import { hash } from "node:crypto";
 
@@ -15,9 +16,11 @@ import { hash } from "node:crypto";
 const SLOW_PATH = Symbol("canonical-json slow path");
 
 /**
- * Frozen objects cannot change, so their ordered form is kept: the parts of an audit record that repeat on every
- * call of a session (the agent, its masked identity and claims) are ordered once, not once per record.
+ * What deepFreeze froze cannot change at any depth (Object.isFrozen alone is shallow), so its ordered form is kept:
+ * the parts of an audit record that repeat on every call of a session (the agent, its masked identity and claims)
+ * are ordered once, not once per record.
  */
+const deeplyFrozen = new WeakSet<object>();
 const orderedFrozen = new WeakMap<object, unknown>();
 
 export function canonicalJson(value: unknown): string {
@@ -34,12 +37,13 @@ export function sha256Hex(text: string): string {
   return hash("sha256", text, "hex");
 }
 
-/** Deep-freezes plain objects and arrays in place, so their canonical form may be cached. */
+/** Freezes objects and arrays in place, at every depth (also below an object someone froze shallowly). */
 export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
-    for (const member of Object.values(value)) deepFreeze(member);
-    Object.freeze(value);
-  }
+  if (value === null || typeof value !== "object" || deeplyFrozen.has(value)) return value;
+  // Marked and frozen before its members, so a cycle ends here instead of recursing forever.
+  deeplyFrozen.add(value);
+  Object.freeze(value);
+  for (const member of Object.values(value)) deepFreeze(member);
   return value;
 }
 
@@ -48,7 +52,7 @@ function ordered(value: unknown): unknown {
     if (typeof value === "bigint") throw SLOW_PATH;
     return value;
   }
-  const frozen = Object.isFrozen(value);
+  const frozen = deeplyFrozen.has(value);
   if (frozen) {
     const known = orderedFrozen.get(value);
     if (known !== undefined) return known;
@@ -59,7 +63,7 @@ function ordered(value: unknown): unknown {
 }
 
 function orderedArray(array: unknown[]): unknown[] {
-  if (Object.getPrototypeOf(array) !== Array.prototype) throw SLOW_PATH;
+  if (Object.getPrototypeOf(array) !== Array.prototype || hasToJson(array)) throw SLOW_PATH;
   let copy: unknown[] | undefined;
   for (let i = 0; i < array.length; i++) {
     const item = array[i];
@@ -72,7 +76,7 @@ function orderedArray(array: unknown[]): unknown[] {
 function orderedObject(object: object): object {
   const proto: unknown = Object.getPrototypeOf(object);
   // Dates, Maps, class instances: JSON.stringify would consult toJSON or drop their state; the slow path does not.
-  if (proto !== Object.prototype && proto !== null) throw SLOW_PATH;
+  if ((proto !== Object.prototype && proto !== null) || hasToJson(object)) throw SLOW_PATH;
   const record = object as Record<string, unknown>;
   const keys = Object.keys(record);
   let inOrder = true;
@@ -94,7 +98,9 @@ function orderedObject(object: object): object {
   keys.sort();
   const copy: Record<string, unknown> = {};
   for (const key of keys) put(copy, key, ordered(record[key]));
-  if (keys.some(startsWithDigit)) {
+  // JavaScript enumerates array-index keys first, in numeric order, whatever the insertion order: when the copy
+  // does not list its keys as sorted, JSON.stringify would not write them sorted either.
+  if (keys.some(mayBeArrayIndex)) {
     const enumerated = Object.keys(copy);
     if (enumerated.some((key, i) => key !== keys[i])) throw SLOW_PATH;
   }
@@ -106,7 +112,9 @@ function put(target: Record<string, unknown>, key: string, value: unknown): void
   if (key === "__proto__") Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
   else target[key] = value;
 }
-const startsWithDigit = (key: string): boolean => key.charCodeAt(0) >= 48 && key.charCodeAt(0) <= 57;
+const mayBeArrayIndex = (key: string): boolean => key.charCodeAt(0) >= 48 && key.charCodeAt(0) <= 57;
+/** JSON.stringify would write what toJSON returns (an own, inherited or polluted prototype method alike). */
+const hasToJson = (value: object): boolean => typeof (value as { toJSON?: unknown }).toJSON === "function";
 
 function serialize(value: unknown): string {
   if (value === null || typeof value !== "object") {

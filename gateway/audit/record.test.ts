@@ -1,13 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { canonicalJson, GENESIS, sha256Hex } from "./canonical.ts";
-import { recomputeHash, sealRecord } from "./record.ts";
+import { canonicalJson, sha256Hex } from "../protocol/index.ts";
+import { GENESIS, recomputeHash, sealRecord } from "./record.ts";
 import { entry } from "./testing.ts";
 
 describe("sealRecord", () => {
   it("chains from GENESIS, 64 zeros", () => {
     expect(GENESIS).toMatch(/^0{64}$/);
   });
-
 
   it("hashes the canonical record without its hash, and writes a line that parses back to it", () => {
     const { record, line } = sealRecord(entry({ tool: undefined }), 7, "a".repeat(64));
