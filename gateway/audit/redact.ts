@@ -52,6 +52,7 @@ function childKey(node: unknown, token: string): PropertyKey | undefined {
 
 /** Replaces the value at each RFC 6901 JSON pointer with REDACTED. Pointers that do not resolve are ignored. Never mutates `value`: copies only the containers along the touched paths. Returns the pointers actually replaced, sorted. "" (whole document) replaces the whole value. Handles ~0/~1 escapes and array indices. */
 export function redactPointers<T>(value: T, pointers: readonly string[]): { value: T; redacted: string[] } {
+  if (pointers.length === 0) return { value, redacted: [] };
   const parsed = [...new Set(pointers)].flatMap((pointer) => {
     const tokens = parsePointer(pointer);
     return tokens === undefined ? [] : [{ pointer, tokens }];

@@ -1,7 +1,10 @@
 /**
  * Load generation for the benchmarks: an MCP session handshake, a sequential latency sampler (one connection,
- * hrtime per request) and autocannon for throughput. Every run is bounded by a count or a duration.
+ * hrtime per request), autocannon for throughput (alone, or in alternating rounds) and a process's CPU time from
+ * /proc. Every run is bounded by a count or a duration.
  */
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import autocannon from "autocannon";
 import { Pool } from "undici";
 
@@ -88,6 +91,9 @@ export async function sampleLatencyInterleaved(
 
 export interface ThroughputStats {
   rps: number;
+  /** Answers counted, and the seconds they took: rounds add up by these. */
+  requests: number;
+  seconds: number;
   p50ms: number;
   p99ms: number;
   errors: number;
@@ -106,6 +112,8 @@ export function throughput(url: string, headers: Record<string, string>, body: s
       if (error) return reject(error);
       resolve({
         rps: result.requests.average,
+        requests: result.requests.total,
+        seconds: result.duration,
         p50ms: result.latency.p50,
         p99ms: result.latency.p99,
         errors: result.errors,
@@ -114,6 +122,58 @@ export function throughput(url: string, headers: Record<string, string>, body: s
       });
     });
   });
+}
+
+export type RoundStats = ThroughputStats & { cpuMicrosPerCall: number };
+
+export interface LoadTarget {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  /** The serving process, whose CPU time per call is reported. */
+  pid: number;
+}
+
+/**
+ * Throughput of several targets in alternating rounds (A, B, C, A, B, C, …), so that a burst of machine noise lands
+ * on all of them rather than on whichever ran then: their ratios are what a shared, noisy machine can still show.
+ * rps is all answers over all seconds; p50/p99 are the median of the rounds'; `cpuMicrosPerCall` is the serving
+ * process's CPU time (user + system, from /proc) over the answers.
+ */
+export async function throughputRounds(targets: LoadTarget[], connections: number, rounds: number, secondsPerRound: number): Promise<RoundStats[]> {
+  const runs: ThroughputStats[][] = targets.map(() => []);
+  const cpu = targets.map(() => 0);
+  for (let round = 0; round < rounds; round++) {
+    for (const [k, target] of targets.entries()) {
+      const before = processCpuMicros(target.pid);
+      runs[k]!.push(await throughput(target.url, target.headers, target.body, connections, secondsPerRound));
+      cpu[k]! += processCpuMicros(target.pid) - before;
+    }
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  return runs.map((list, k) => {
+    const requests = list.reduce((sum, r) => sum + r.requests, 0);
+    const seconds = list.reduce((sum, r) => sum + r.seconds, 0);
+    return {
+      rps: requests / seconds,
+      requests,
+      seconds,
+      p50ms: median(list.map((r) => r.p50ms)),
+      p99ms: median(list.map((r) => r.p99ms)),
+      errors: list.reduce((sum, r) => sum + r.errors, 0),
+      non2xx: list.reduce((sum, r) => sum + r.non2xx, 0),
+      rpcErrors: list.reduce((sum, r) => sum + r.rpcErrors, 0),
+      cpuMicrosPerCall: cpu[k]! / Math.max(1, requests),
+    };
+  });
+}
+
+const CLOCK_TICKS_PER_SECOND = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout?.trim()) || 100;
+
+/** CPU time (user + system) a process has used so far, in µs, from /proc (clock-tick resolution). */
+export function processCpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / CLOCK_TICKS_PER_SECOND;
 }
 
 export function callBody(tool: string, i = 1): string {

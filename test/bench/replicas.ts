@@ -83,6 +83,8 @@ async function throughputOver(urls: string[], options: ReplicaBenchOptions): Pro
   const results = await Promise.all(urls.map((url) => throughput(url, headers, callBody("s0__tool_0"), per, options.seconds)));
   return {
     rps: results.reduce((sum, r) => sum + r.rps, 0),
+    requests: results.reduce((sum, r) => sum + r.requests, 0),
+    seconds: Math.max(...results.map((r) => r.seconds)),
     p50ms: Math.max(...results.map((r) => r.p50ms)),
     p99ms: Math.max(...results.map((r) => r.p99ms)),
     errors: results.reduce((sum, r) => sum + r.errors, 0),

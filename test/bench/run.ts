@@ -11,8 +11,9 @@
  * gateway, on the gateway's core, as the floor: what one extra process hop costs here before any gateway logic.
  *
  * Each target gets the same warm-up under load (BENCH_WARMUP_SECONDS, default 2) before the latency samples, so
- * they measure steady-state code. The throughput runs also report each serving process's CPU time per call (from
- * /proc), which machine noise moves far less than rps.
+ * they measure steady-state code. Throughput runs in alternating 1 s rounds (direct, passthrough, gateway, and
+ * again), so that a burst of machine noise lands on all three, and reports each serving process's CPU time per call
+ * (from /proc), which noise moves far less than rps.
  *
  * The scale-out rows (test/bench/replicas.ts: two replicas sharing a real redis-server against one in memory;
  * BENCH_REPLICAS=0 leaves them out) follow the single-gateway rows.
@@ -33,7 +34,7 @@ import { spawnChild, waitForOutput, type Child } from "../helpers/processes.ts";
 import { benchVerify, ensureDevIssuer, mintDevToken } from "../../gateway/identity/index.ts";
 import { benchPolicy } from "../../gateway/policy/index.ts";
 import { configureLogging } from "../../gateway/log.ts";
-import { callBody, modernCallBody, modernCallHeaders, openSession, sampleLatency, sampleLatencyInterleaved, throughput, type ThroughputStats } from "./load.ts";
+import { callBody, modernCallBody, modernCallHeaders, openSession, sampleLatency, sampleLatencyInterleaved, throughput, throughputRounds, type RoundStats } from "./load.ts";
 import { auditRows } from "./audit.ts";
 import { containerRows } from "./containers.ts";
 import { replicaRows } from "./replicas.ts";
@@ -47,20 +48,6 @@ const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 2000);
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 5000);
 const PIN = process.env.BENCH_PIN !== "0" && availableParallelism() >= 2 && spawnSync("taskset", ["-V"]).status === 0;
-
-const CLOCK_TICKS_PER_SECOND = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
-
-/** CPU time (user + system) a process has used so far, in µs, from /proc (clock-tick resolution). */
-function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / CLOCK_TICKS_PER_SECOND;
-}
-
-async function withCpu<T>(child: Child, run: () => Promise<T>): Promise<[T, number]> {
-  const before = cpuMicros(child.process.pid!);
-  const result = await run();
-  return [result, cpuMicros(child.process.pid!) - before];
-}
 
 /** Pins a process to one core; a no-op when pinning is off. */
 function pin(pid: number, core: number): void {
@@ -140,20 +127,27 @@ async function main(): Promise<void> {
   rows.push({ metric: "  gateway's own share: p50 over passthrough (µs)", gateway: fmt(gatewayLatency!.p50us - passLatency!.p50us) });
   rows.push({ metric: "tools/call p99 latency, 1 connection (µs)", direct: fmt(directLatency!.p99us), gateway: fmt(gatewayLatency!.p99us), ratio: `+${fmt(gatewayLatency!.p99us - directLatency!.p99us)} µs` });
 
-  const [directRps, directCpu] = await withCpu(upstream, () => throughput(direct, directHeaders, callBody("tool_0"), 32, SECONDS));
-  const [passRps, passCpu] = await withCpu(passthroughChild, () => throughput(passthrough, passthroughHeaders, callBody("tool_0"), 32, SECONDS));
-  const [gatewayRps, gatewayCpu] = await withCpu(gatewayChild, () => throughput(gateway, gatewayHeaders, callBody("s0__tool_0"), 32, SECONDS));
+  // Alternating rounds of 1 s (BENCH_SECONDS of each in all), so that the three see the same machine noise.
+  const [directRps, passRps, gatewayRps] = (await throughputRounds(
+    [
+      { url: direct, headers: directHeaders, body: callBody("tool_0"), pid: upstream.process.pid! },
+      { url: passthrough, headers: passthroughHeaders, body: callBody("tool_0"), pid: passthroughChild.process.pid! },
+      { url: gateway, headers: gatewayHeaders, body: callBody("s0__tool_0"), pid: gatewayChild.process.pid! },
+    ],
+    32,
+    SECONDS,
+    1,
+  )) as [RoundStats, RoundStats, RoundStats];
   const ratio = gatewayRps.rps / directRps.rps;
   rows.push({ metric: "tools/call throughput, 32 connections (rps)", direct: fmt(directRps.rps), gateway: fmt(gatewayRps.rps), ratio: `${fmt(ratio, 2)}×`, target: "≥ 0.45×", verdict: ratio >= 0.45 ? "ok" : "MISS" });
   rows.push({ metric: "  passthrough floor (rps)", gateway: fmt(passRps.rps), ratio: `${fmt(passRps.rps / directRps.rps, 2)}×` });
-  // CPU time per call of each serving process (from /proc) is steadier than rps on a shared machine: it is what the
-  // gateway costs, whoever else is running.
-  const perCall = (micros: number, stats: ThroughputStats) => micros / (stats.rps * SECONDS);
+  // CPU time per call of each serving process is steadier than rps on a shared machine: it is what the gateway
+  // costs, whoever else is running.
   rows.push({
     metric: "CPU per tools/call at 32 connections (µs): the upstream serving direct vs the gateway process",
-    direct: fmt(perCall(directCpu, directRps)),
-    gateway: fmt(perCall(gatewayCpu, gatewayRps)),
-    ratio: `passthrough ${fmt(perCall(passCpu, passRps))}`,
+    direct: fmt(directRps.cpuMicrosPerCall),
+    gateway: fmt(gatewayRps.cpuMicrosPerCall),
+    ratio: `passthrough ${fmt(passRps.cpuMicrosPerCall)}`,
   });
   rows.push({ metric: "tools/call p99 under load (ms)", direct: fmt(directRps.p99ms, 1), gateway: fmt(gatewayRps.p99ms, 1) });
   for (const [label, stats] of [["direct", directRps], ["passthrough", passRps], ["gateway", gatewayRps]] as const) {
