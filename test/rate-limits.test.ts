@@ -25,6 +25,7 @@ const data = {
     agents: {
       metered: { groups: [], grants: [{ id: "metered-echo", servers: ["flaky"], tools: ["echo"], rateLimit: { perMinute: 2 } }, { id: "metered-rest", servers: ["flaky"], tools: ["whoami"] }] },
       free: { groups: [], grants: [{ id: "free-all", servers: ["*"], tools: ["*"] }] },
+      twin: { groups: [], grants: [{ id: "twin-all", servers: ["*"], tools: ["*"] }] },
     },
     groups: {},
     redact: [],
@@ -83,6 +84,22 @@ describe("rate limits", () => {
     const free = await client("free");
     for (let i = 0; i < 4; i++) expect(await outcome(free.callTool({ name: "echo", arguments: { text: `${i}` } }))).toBe("ok");
     expect(((await outcome(free.callTool({ name: "echo", arguments: { text: "5th" } }))) as Refusal).data?.limit).toBe("perAgent");
+  });
+
+  it("under a rate limit, a request id already in flight is still refused (the id is claimed before the limiter waits)", async () => {
+    const auth = { authorization: `Bearer ${await mintToken("twin")}`, "content-type": "application/json", accept: "application/json, text/event-stream" };
+    const init = await fetch(gw.url, { method: "POST", headers: auth, body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: "2025-03-26", capabilities: {}, clientInfo: { name: "twin", version: "1" } } }) });
+    expect(init.status).toBe(200);
+    const headers = { ...auth, "mcp-session-id": init.headers.get("mcp-session-id")!, "mcp-protocol-version": "2025-03-26" };
+    // 2025-03-26 batches dispatch both items in one turn: both reach the rate limiter together.
+    const call = (text: string) => ({ jsonrpc: "2.0", id: 7, method: "tools/call", params: { name: "echo", arguments: { text } } });
+    const res = await fetch(gw.url, { method: "POST", headers, body: JSON.stringify([call("a"), call("b")]) });
+    const replies = (await res.json()) as Array<{ result?: { content: Array<{ text: string }> }; error?: { code: number; message: string } }>;
+    expect(replies).toHaveLength(2);
+    expect(replies.filter((r) => r.result !== undefined)).toHaveLength(1);
+    const refused = replies.find((r) => r.error !== undefined)!;
+    expect(refused.error!.code).toBe(-32600);
+    expect(refused.error!.message).toMatch(/request id 7 is already in use/);
   });
 
   it("every refusal is in the audit trail, as an allowed decision whose outcome is the rate-limit error", async () => {

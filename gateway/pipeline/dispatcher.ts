@@ -391,15 +391,15 @@ export class Dispatcher {
   ): Promise<JsonObject> {
     const backend = this.requireBackend(server);
     const meta = asObject(params._meta);
-    if (this.inflight.find(session.id, request.id) !== undefined) {
+    const call = this.inflight.begin(session, server, request.id, stream, meta?.progressToken);
+    if (call === undefined) {
       throw new JsonRpcError(ErrorCode.InvalidRequest, `request id ${JSON.stringify(request.id)} is already in use by a call in flight`);
     }
-    const limited = this.rateLimits.admit(session, trace, { method, server, tool: method === Method.ToolsCall ? (params.name as string) : undefined });
-    if (limited !== undefined) await limited;
-    const call = this.inflight.begin(session, server, request.id, stream, meta?.progressToken);
-    const upstreamParams =
-      call.upstreamProgressToken === undefined ? params : { ...params, _meta: { ...meta, progressToken: call.upstreamProgressToken } };
     try {
+      const limited = this.rateLimits.admit(session, trace, { method, server, tool: method === Method.ToolsCall ? (params.name as string) : undefined });
+      if (limited !== undefined) await limited;
+      const upstreamParams =
+        call.upstreamProgressToken === undefined ? params : { ...params, _meta: { ...meta, progressToken: call.upstreamProgressToken } };
       const pendingAssertion = this.deps.assertionFor?.(server, session.identity);
       const options = { owner: call, signal: call.controller.signal, ...(pendingAssertion ? { assertion: await pendingAssertion } : {}) };
       const sentAt = performance.now();

@@ -38,10 +38,16 @@ export class InflightCalls {
     return this.calls.size;
   }
 
-  begin(session: ClientSession, server: string, clientRequestId: JsonRpcId, stream: RelatedStream, clientProgressToken: unknown): InflightCall {
+  /**
+   * Claims the client's request id for a call; undefined when a call in flight already holds it. Claimed before
+   * anything the call awaits (a rate limit), so two requests with one id cannot both get past the check.
+   */
+  begin(session: ClientSession, server: string, clientRequestId: JsonRpcId, stream: RelatedStream, clientProgressToken: unknown): InflightCall | undefined {
+    const callKey = key(session.id, clientRequestId);
+    if (this.calls.has(callKey)) return undefined;
     const hasToken = typeof clientProgressToken === "string" || typeof clientProgressToken === "number";
     const call: InflightCall = {
-      key: key(session.id, clientRequestId),
+      key: callKey,
       sessionId: session.id,
       server,
       session,
