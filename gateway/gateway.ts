@@ -100,7 +100,8 @@ export class Gateway {
       assertionFor: (server, agent) => this.assertionFor(server, agent),
       policy: () => this.policy?.gate,
       audit: () => this.audit?.log,
-      auditSettings: () => ({ replica: this.config.audit.replica, arguments: this.config.audit.arguments }),
+      // Fixed at start, like the audit log itself: a reload that changes them is reported as taking effect on restart.
+      auditSettings: Object.freeze({ replica: config.audit.replica, arguments: config.audit.arguments }),
     });
     this.modern = new ModernRequests({
       dispatcher: this.dispatcher,

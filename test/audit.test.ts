@@ -12,7 +12,7 @@ import { ensureDevIssuer, mintDevToken } from "../gateway/identity/index.ts";
 import { buildWasmBundle, findOpa } from "../gateway/policy/index.ts";
 import { queryAudit, verifyAuditDir, type AuditRecord } from "../gateway/audit/index.ts";
 import { canonicalJson, sha256Hex } from "../gateway/protocol/index.ts";
-import { FLAKY, ROOT, connectClient, startGateway, waitFor, type RunningGateway } from "./helpers/gateway.ts";
+import { FLAKY, ROOT, configFrom, connectClient, startGateway, waitFor, type RunningGateway } from "./helpers/gateway.ts";
 import { spawnChild, waitForOutput } from "./helpers/processes.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "gatehouse-audit-e2e-"));
@@ -49,6 +49,7 @@ const token = (agent: string, scopes: string[] = []) => mintDevToken({ dataDir: 
 let gw: RunningGateway;
 let demo: Client;
 let demoToken: string;
+let gatewayYaml: (audit: string) => string;
 const clients: Client[] = [];
 
 async function records(filter: Parameters<typeof queryAudit>[1] = {}): Promise<AuditRecord[]> {
@@ -59,16 +60,17 @@ async function records(filter: Parameters<typeof queryAudit>[1] = {}): Promise<A
 beforeAll(async () => {
   const dev = await ensureDevIssuer(dir);
   const live = await bundle("live", ["echo", "slow"]);
-  gw = await startGateway(`
+  gatewayYaml = (audit: string) => `
 dataDir: ${dir}
 identity:
   audience: audit-test
   issuers: [{ name: dev, kind: static, issuer: gatehouse-dev, jwksFile: "${dev.jwksFile}" }]
 policy: { bundle: "${live}" }
-audit: { dir: "${auditDir}", checkpoint: { every: 5 } }
+audit: { dir: "${auditDir}", checkpoint: { every: 5 }${audit} }
 servers:
   - { name: flaky, transport: stdio, command: node, args: ["${FLAKY}"] }
-`);
+`;
+  gw = await startGateway(gatewayYaml(""));
   demoToken = await token("demo");
   demo = await connectClient(gw.url, "audit-client", {}, demoToken);
   clients.push(demo);
@@ -294,6 +296,20 @@ describe("the CLI", () => {
     const same = cli("policy", "replay", "--bundle", join(dir, "live.tar.gz"), "--audit", auditDir);
     expect(same.stdout).toMatch(/0 would change/);
     expect(same.status).toBe(0);
+  });
+});
+describe("reload", () => {
+  it("audit settings changed by a reload take effect on restart, as the gateway says: records keep the running ones", async () => {
+    const before = (await records({ agent: "demo", method: "tools/call" })).at(-1)!;
+    const reloaded = await gw.gateway.reload(configFrom(gatewayYaml(", arguments: omit, replica: renamed")));
+    expect(reloaded.ok).toBe(true);
+    await demo.callTool({ name: "echo", arguments: { text: "after reload" } });
+    await gw.gateway.auditLog!.flushNow();
+    const after = (await records({ agent: "demo", method: "tools/call" })).at(-1)!;
+    expect(after.seq).toBeGreaterThan(before.seq);
+    expect(after.arguments).toEqual({ text: "after reload" });
+    expect(after.replica).toBe(before.replica);
+    expect((after.input?.gateway as { replica: string }).replica).toBe(before.replica);
   });
 });
 

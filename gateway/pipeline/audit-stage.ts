@@ -70,9 +70,9 @@ const micros = (since: number) => Math.round((performance.now() - since) * 1000)
 
 export class AuditStage {
   private readonly log: () => AuditLog | undefined;
-  private readonly settings: () => EntrySettings;
+  private readonly settings: EntrySettings;
 
-  constructor(auditLog: () => AuditLog | undefined, settings: () => EntrySettings) {
+  constructor(auditLog: () => AuditLog | undefined, settings: EntrySettings) {
     this.log = auditLog;
     this.settings = settings;
   }
@@ -134,7 +134,7 @@ export class AuditStage {
 
   private async record(auditLog: AuditLog, facts: RequestFacts): Promise<boolean> {
     try {
-      await auditLog.append(buildEntry(facts, this.settings()));
+      await auditLog.append(buildEntry(facts, this.settings));
       return true;
     } catch (error) {
       log.error({ err: (error as Error).message, kind: facts.kind, method: facts.method }, "could not record a request; refusing it");

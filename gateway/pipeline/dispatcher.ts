@@ -55,7 +55,7 @@ export interface DispatcherDeps {
   /** The audit log; undefined when auditing is off. */
   audit?: () => AuditLog | undefined;
   /** This replica's name (records and the policy input carry it) and how arguments are recorded. */
-  auditSettings: () => EntrySettings;
+  auditSettings: EntrySettings;
 }
 
 type Handler = (session: ClientSession, request: JsonRpcRequest, stream: RelatedStream, trace: CallTrace) => Promise<JsonObject>;
@@ -73,7 +73,7 @@ export class Dispatcher {
 
   constructor(deps: DispatcherDeps) {
     this.deps = deps;
-    this.policy = new PolicyStage(() => deps.policy?.(), deps.table, () => deps.auditSettings().replica);
+    this.policy = new PolicyStage(() => deps.policy?.(), deps.table, deps.auditSettings.replica);
     this.audit = new AuditStage(() => deps.audit?.(), deps.auditSettings);
     this.rateLimits = new RateLimitStage(deps.rateLimiter, deps.rateLimitSettings);
     this.handlers = new Map<string, Handler>([

@@ -27,11 +27,11 @@ type Listable = "tools" | "prompts" | "resources";
 export class PolicyStage {
   private readonly gate: () => PolicyGate | undefined;
   private readonly table: () => RoutingTable;
-  private readonly replica: () => string;
+  private readonly replica: string;
   private readonly listCache = new Map<string, { at: number; items: readonly unknown[] }>();
   private readonly memberSets = new WeakMap<readonly unknown[], Set<unknown>>();
 
-  constructor(gate: () => PolicyGate | undefined, table: () => RoutingTable, replica: () => string) {
+  constructor(gate: () => PolicyGate | undefined, table: () => RoutingTable, replica: string) {
     this.gate = gate;
     this.table = table;
     this.replica = replica;
@@ -46,7 +46,7 @@ export class PolicyStage {
     if (request.arguments !== undefined) trace.arguments = request.arguments;
     const gate = this.gate();
     if (gate === undefined) return;
-    const input = policyInput(session, request, this.replica(), tool);
+    const input = policyInput(session, request, this.replica, tool);
     const outcome = gate.evaluate(input);
     trace.policy = { outcome, input: input as unknown as Record<string, unknown> };
     if (outcome.allow) return;
@@ -63,11 +63,10 @@ export class PolicyStage {
     const now = Date.now();
     const cached = this.listCache.get(key);
     if (cached !== undefined && now - cached.at < LIST_CACHE_TTL_MS) return cached.items as readonly T[];
-    const replica = this.replica();
     const visible = items.filter((item) => {
       const request = this.listRequest(list, item, table);
       if (request === undefined) return false;
-      return gate.evaluate(policyInput(session, request.request, replica, request.tool, now)).allow;
+      return gate.evaluate(policyInput(session, request.request, this.replica, request.tool, now)).allow;
     });
     if (this.listCache.size >= LIST_CACHE_ENTRIES) this.listCache.clear();
     this.listCache.set(key, { at: now, items: visible });
