@@ -2,7 +2,7 @@
  * Container lifecycles with the real podman: per-session instances (the cap, idle reaping, release when the
  * session ends), and a gateway killed with SIGKILL whose containers the next start removes.
  */
-import { existsSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -176,8 +176,8 @@ describe("containers that must not start", () => {
   const allowed = mkdtempSync(path.join(tmpdir(), "gh-refusals-allowed-"));
 
   /** Starts one container server through the real upstream layer and returns why it failed, or "started". */
-  async function startOutcome(serverYaml: string): Promise<string> {
-    const config = configFrom(`dataDir: ${dataDir}\ncontainer: { allowedRoots: [${allowed}] }\nservers:\n${serverYaml}`);
+  async function startOutcome(serverYaml: string, gatewayDataDir = dataDir): Promise<string> {
+    const config = configFrom(`dataDir: ${gatewayDataDir}\ncontainer: { allowedRoots: [${allowed}] }\nservers:\n${serverYaml}`);
     const plan = await planContainers(config);
     const backend = createBackend(plan.servers[0]!, new RecordingHooks(), { configDir: config.configDir, backoff: { baseMs: 60_000 }, ...(plan.context ? { containers: plan.context } : {}) });
     try {
@@ -225,6 +225,21 @@ describe("containers that must not start", () => {
       `server "notes" failed to start: volume ${allowed}/escape/gatehouse-created/deep resolves to /etc/gatehouse-created/deep, outside container.allowedRoots`,
     );
     expect(existsSync("/etc/gatehouse-created")).toBe(false);
+  });
+
+  it("refuses a volume under an allowed root that is a symlink into the gateway's own state (keys, audit log)", async () => {
+    // The gateway's dataDir lies under the allowed root itself (allowedRoots: [/srv], dataDir: /srv/gatehouse).
+    const stateDir = path.join(allowed, "gatehouse");
+    mkdirSync(stateDir);
+    symlinkSync(stateDir, path.join(allowed, "state"));
+    const server = (host: string) => `  - name: notes\n    transport: container\n    image: ${SHIPPED_IMAGES.notes}\n    pull: never\n    volumes: [{ host: ${host}, container: /data }]\n`;
+    const real = realpathSync(stateDir);
+    expect(await startOutcome(server(`${allowed}/state`), stateDir)).toBe(
+      `server "notes" failed to start: volume ${allowed}/state resolves to ${real}, which would expose the gateway's own dataDir ${real}`,
+    );
+    expect(await startOutcome(server(`${allowed}/state/audit`), stateDir)).toMatch(/which would expose the gateway's own dataDir/);
+    // <dataDir>/volumes is where server data may live, also when reached through a symlink.
+    expect(await startOutcome(server(`${allowed}/state/volumes/notes`), stateDir)).toBe("started");
   });
 });
 

@@ -16,7 +16,7 @@ import type { ZodError } from "zod";
 import { configSchema } from "./schema.ts";
 import type { ContainerServerConfig, GatewayConfig, HttpServerConfig, StdioServerConfig } from "./schema.ts";
 import { formatPath, interpolateTree } from "./interpolate.ts";
-import { isInside } from "../system.ts";
+import { gatewayStateIn, isInside } from "../system.ts";
 import type { ConfigPath } from "./interpolate.ts";
 
 /** A stdio server after loading: `cwd` is always set, and absolute. */
@@ -179,7 +179,7 @@ function volumeProblems(config: ResolvedConfig): Array<{ at: ConfigPath; reason:
     server.volumes.forEach((volume, volumeIndex) => {
       const at = ["servers", index, "volumes", volumeIndex, "host"];
       // The gateway's own state (keys, the audit log) is never a server's to see, whatever the roots allow.
-      const own = gatewayStateIn(config, volume.host);
+      const own = gatewayStateIn(volume.host, { dataDir: config.dataDir, auditDir: config.audit.dir });
       if (own !== undefined) {
         problems.push({ at, reason: `${volume.host} would expose the gateway's own ${own} (server data goes in ${path.join(config.dataDir, "volumes")} or elsewhere)` });
         return;
@@ -191,20 +191,6 @@ function volumeProblems(config: ResolvedConfig): Array<{ at: ConfigPath; reason:
   });
   return problems;
 }
-
-/**
- * Which part of the gateway's own state a volume would expose, if any: dataDir (keys, locks) unless the volume
- * lies in `<dataDir>/volumes/`, the place for server data there, and the audit log wherever it is.
- */
-function gatewayStateIn(config: ResolvedConfig, volume: string): string | undefined {
-  const { dataDir } = config;
-  if (isInside(dataDir, volume) || (isInside(volume, dataDir) && !isInside(volume, path.join(dataDir, "volumes")))) return `dataDir ${dataDir}`;
-  const audit = config.audit.dir;
-  if (isInside(audit, volume) || isInside(volume, audit)) return `audit log ${audit}`;
-  return undefined;
-}
-
-
 
 /** Parses, interpolates and validates config text. Never throws for bad input. */
 export function parseConfigText(text: string, options: ParseOptions): ConfigResult {

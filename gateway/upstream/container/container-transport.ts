@@ -14,6 +14,7 @@ import { containerLabels, containerName } from "./ownership.ts";
 import { runArguments } from "./run-args.ts";
 import { firstLine, inspectImage, removeArgs, runtimeCommand, runtimeCommandSync, type ContainerRuntime } from "./runtime.ts";
 import { VolumeRefused, prepareVolumes } from "./volumes.ts";
+import type { GatewayState } from "../../system.ts";
 
 export interface ContainerContext {
   /** Undefined when no engine was found: every container server then fails to start, saying so. */
@@ -21,6 +22,8 @@ export interface ContainerContext {
   /** ownerId() of this deployment. */
   owner: string;
   allowedRoots: string[];
+  /** Never mounted, whatever the roots allow: checked on the real path of every volume. */
+  gatewayState: GatewayState;
   ulimits: { nofile: number; nproc: number };
 }
 
@@ -87,7 +90,7 @@ export class ContainerTransport implements UpstreamTransport {
     const runtime = this.context.runtime;
     if (runtime === undefined) throw refused("no container runtime found (podman or docker on PATH)");
     const image = await this.approvedImage(runtime);
-    const volumes = await prepareVolumes(this.server, this.context.allowedRoots).catch((error: unknown) => {
+    const volumes = await prepareVolumes(this.server, this.context.allowedRoots, this.context.gatewayState).catch((error: unknown) => {
       throw error instanceof VolumeRefused ? refused(error.message) : error;
     });
     this.stopIfClosing();

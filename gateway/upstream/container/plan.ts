@@ -22,6 +22,7 @@ export async function planContainers(config: ResolvedConfig, pathEnv = process.e
     runtime,
     owner: ownerId(config.dataDir),
     allowedRoots: config.container.allowedRoots,
+    gatewayState: { dataDir: config.dataDir, auditDir: config.audit.dir },
     ulimits: containerUlimits(),
   };
   const warnings: string[] = [];

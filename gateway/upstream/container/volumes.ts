@@ -5,7 +5,7 @@
 import { chown, mkdir, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import type { ResolvedContainerServerConfig } from "../../config/index.ts";
-import { isInside } from "../../system.ts";
+import { gatewayStateIn, isInside, type GatewayState } from "../../system.ts";
 
 export interface CheckedVolume {
   /** Real path, symlinks resolved, inside an allowed root. */
@@ -32,13 +32,17 @@ async function realAncestor(target: string): Promise<string> {
 }
 
 /**
- * Checks every volume against the allowed roots, creates missing folders, and, when the gateway runs as root,
- * hands a writable folder it just created to the container's user (never one that already existed).
+ * Checks every volume against the allowed roots and the gateway's own state (a symlink under a root may point
+ * into either), creates missing folders, and, when the gateway runs as root, hands a writable folder it just
+ * created to the container's user (never one that already existed).
  */
-export async function prepareVolumes(server: ResolvedContainerServerConfig, allowedRoots: string[]): Promise<CheckedVolume[]> {
+export async function prepareVolumes(server: ResolvedContainerServerConfig, allowedRoots: string[], gatewayState: GatewayState): Promise<CheckedVolume[]> {
   const roots = await Promise.all(allowedRoots.map((root) => realAncestor(path.resolve(root))));
+  const [dataDir, auditDir] = await Promise.all([gatewayState.dataDir, gatewayState.auditDir].map((dir) => realAncestor(path.resolve(dir))));
   const check = (real: string, configured: string) => {
     if (!roots.some((root) => isInside(real, root))) throw new VolumeRefused(`volume ${configured} resolves to ${real}, outside container.allowedRoots`);
+    const own = gatewayStateIn(real, { dataDir: dataDir!, auditDir: auditDir! });
+    if (own !== undefined) throw new VolumeRefused(`volume ${configured} resolves to ${real}, which would expose the gateway's own ${own}`);
   };
   const checked: CheckedVolume[] = [];
   for (const volume of server.volumes) {
