@@ -298,4 +298,20 @@ describe("header validation (each case 400/404/405 with the precise code, nothin
     const refused = all.filter((r) => r.kind === "rejected" && r.outcome.code === -32020).at(-1);
     expect(refused).toMatchObject({ outcome: { http_status: 400, message: expect.stringMatching(/Mcp-Name header value "flaky__hang"/) } });
   });
+
+  it("the record is of the answer as sent: its 2026-07-28 dress, remapped codes and size", async () => {
+    const marker = `sent-${Date.now()}`;
+    const modern = client({ clientInfo: { name: marker, version: "1" } });
+    const called = await modern.request("tools/call", { name: "flaky__echo", arguments: { text: marker } });
+    const missing = await modern.request("resources/read", { uri: "nowhere://at/all" });
+    // 2026-07-28 retired -32002: the client hears -32602, and so does the record.
+    expect(errorOf(missing).code).toBe(-32602);
+    await gw.gateway.auditLog!.flushNow();
+    const mine = (await queryAudit(gw.gateway.auditLog!.dir, {}, { limit: 5_000 })).records.filter((r) => r.session?.client?.name === marker);
+    const call = mine.find((r) => r.method === "tools/call")!;
+    const read = mine.find((r) => r.method === "resources/read")!;
+    expect(call.bytes.out).toBe(Buffer.byteLength(JSON.stringify(called.response)));
+    expect(read.outcome).toMatchObject({ status: "error", code: -32602 });
+    expect(read.bytes.out).toBe(Buffer.byteLength(JSON.stringify(missing.response)));
+  });
 });

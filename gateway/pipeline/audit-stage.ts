@@ -31,6 +31,11 @@ export interface RequestContext {
   traceparent?: string;
   /** The HTTP request it came in, for records of requests refused before the dispatcher. */
   http?: { method: string; path: string; remote?: string };
+  /**
+   * The answer's final form in the client's protocol family (2026-07-28 dress), applied before the answer is
+   * recorded: the record, its size and the bytes sent are then of the same message.
+   */
+  shape?: (response: JsonRpcResponse) => JsonRpcResponse;
 }
 
 /** Something answered outside the dispatcher: a refused token, a malformed body, an unknown session, an admin query. */

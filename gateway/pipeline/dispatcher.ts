@@ -142,8 +142,8 @@ export class Dispatcher {
     const startedAt = performance.now();
     session.touch();
     const trace: CallTrace = {};
-    const response = await this.answer(session, request, stream, trace);
-    return this.audit.request(session, request, trace, response, startedAt, context);
+    const answer = await this.answer(session, request, stream, trace);
+    return this.audit.request(session, request, trace, context.shape === undefined ? answer : context.shape(answer), startedAt, context);
   }
 
   private async answer(session: ClientSession, request: JsonRpcRequest, stream: RelatedStream, trace: CallTrace): Promise<JsonRpcResponse> {

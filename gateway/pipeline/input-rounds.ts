@@ -43,7 +43,6 @@ class Exchange {
   readonly inputs = new Map<string, PendingInput>();
   readonly stream = new RoundStream();
   settled: JsonRpcResponse | undefined;
-  final: Promise<JsonRpcResponse> | undefined;
   /** A failure the gateway decided (a capability the client lacks): ends the exchange at the next wake-up. */
   failure: JsonRpcError | undefined;
   busy = false;
@@ -61,8 +60,9 @@ class Exchange {
   capabilities: ClientSession["clientCapabilities"];
   readonly method: string;
   readonly name: string | undefined;
-  /** The canonical arguments of the original request: a retry must repeat them (the call runs with these). */
-  readonly args: string;
+  /** The original request's arguments (the call runs with these, and nothing changes them). */
+  private readonly callArguments: unknown;
+  private canonicalArguments: string | undefined;
   readonly cancel: (reason: string) => void;
 
   constructor(replicaId: string, session: ClientSession, request: RoundRequest, cancel: (reason: string) => void) {
@@ -71,8 +71,14 @@ class Exchange {
     this.capabilities = session.clientCapabilities;
     this.method = request.method;
     this.name = request.name;
-    this.args = canonicalJson(request.arguments ?? null);
+    this.callArguments = request.arguments;
     this.cancel = cancel;
+  }
+
+  /** Canonical JSON of the original arguments, which a retry must repeat: only a call that asks is ever compared. */
+  get args(): string {
+    this.canonicalArguments ??= canonicalJson(this.callArguments ?? null);
+    return this.canonicalArguments;
   }
 
   get state(): string {
@@ -150,7 +156,7 @@ export class InputRounds {
     session: ClientSession,
     request: RoundRequest,
     stream: RelatedStream,
-    run: (stream: RelatedStream) => Promise<JsonRpcResponse>,
+    run: (stream: RelatedStream, asked: () => boolean) => Promise<JsonRpcResponse>,
     cancel: (reason: string) => void,
   ): Round {
     const exchange = new Exchange(this.replicaId, session, request, cancel);
@@ -158,7 +164,7 @@ export class InputRounds {
     exchange.stream.target = stream;
     this.live.add(exchange);
     if (this.closed) this.drop(exchange, "gateway is shutting down");
-    exchange.final = run(exchange.stream).then((response) => {
+    void run(exchange.stream, () => exchange.drawnState !== undefined).then((response) => {
       exchange.settled = response;
       this.live.delete(exchange);
       exchange.poke();
@@ -294,6 +300,7 @@ export class InputRounds {
 }
 
 function withId(response: JsonRpcResponse, id: JsonRpcId): JsonRpcResponse {
+  if (response.id === id) return response;
   return "result" in response ? success(id, response.result) : failure(id, response.error);
 }
 

@@ -51,10 +51,11 @@ export class ModernRequests {
       const response = success(request.id, discoverResult(this.deps.backends().values(), this.scope()));
       return dispatcher.audit.request(session, request, {}, response, startedAt, context);
     }
+    const dress = (response: JsonRpcResponse) => modernResponse(request.method, response, this.scope());
     if (!INPUT_METHODS.has(request.method)) {
       onAbandon((reason) => dispatcher.inflight.abortSession(session.id, reason));
       try {
-        return modernResponse(request.method, await dispatcher.handleRequest(session, request, stream, context), this.scope());
+        return await dispatcher.handleRequest(session, request, stream, { ...context, shape: dress });
       } finally {
         this.release(session);
       }
@@ -68,21 +69,25 @@ export class ModernRequests {
       if (retry && dispatcher.audit.unavailable() !== undefined) throw new JsonRpcError(ErrorCode.AuditUnavailable, "the audit log is unavailable, so this request is refused unrecorded");
       round = retry
         ? this.rounds.resume(session, { id: request.id, method: request.method, name, arguments: params.arguments, params }, stream)
-        : this.rounds.begin(session, { id: request.id, method: request.method, name, arguments: params.arguments }, stream, (st) => this.run(session, request, st, context), (reason) =>
-            dispatcher.inflight.abortSession(session.id, reason),
+        : this.rounds.begin(
+            session,
+            { id: request.id, method: request.method, name, arguments: params.arguments },
+            stream,
+            // A call that asked the client something answers a retry, and an MRTR retry's result must not be cached.
+            (st, asked) => this.run(session, request, st, { ...context, shape: (response) => (asked() ? uncached(dress(response)) : dress(response)) }),
+            (reason) => dispatcher.inflight.abortSession(session.id, reason),
           );
       onAbandon(round.abandon);
       answer = await round.answer;
     } catch (error) {
       answer = { response: failure(request.id, JsonRpcError.from(error).toJSON()), final: false };
     }
-    // The call's own answer was recorded by the dispatcher; a question round or a refused retry is recorded here.
-    const response = answer.final ? answer.response : await dispatcher.audit.request(session, request, { route: routeOf(request) }, answer.response, startedAt, context);
+    // The call's own answer was dressed and recorded by the dispatcher; a question round or a refused retry is here.
+    if (answer.final) return answer.response;
+    const response = await dispatcher.audit.request(session, request, { route: routeOf(request) }, dress(answer.response), startedAt, context);
     // A question nobody can be told about (its record failed) must not keep the backend call waiting for 5 minutes.
-    if (!answer.final && "error" in response && "result" in answer.response) round?.abandon("the audit log could not record the question round");
-    const dressed = modernResponse(request.method, response, this.scope());
-    // MRTR retries' results must not be cached (2026-07-28 caching).
-    return retry && "result" in dressed && typeof dressed.result.ttlMs === "number" ? { ...dressed, result: { ...dressed.result, ttlMs: 0, cacheScope: "private" } } : dressed;
+    if ("error" in response && "result" in answer.response) round?.abandon("the audit log could not record the question round");
+    return response;
   }
 
   /** The call itself: the client's MRTR fields stay at the gateway (the backend's own exchange is not the client's). */
@@ -145,6 +150,11 @@ export class ModernRequests {
     this.listeners.endAll();
     for (const session of [...this.listeners.all()]) this.listenerClosed(session);
   }
+}
+
+/** 2026-07-28 caching: a result delivered to an MRTR retry is not to be cached. */
+function uncached(response: JsonRpcResponse): JsonRpcResponse {
+  return "result" in response && typeof response.result.ttlMs === "number" ? { ...response, result: { ...response.result, ttlMs: 0, cacheScope: "private" } } : response;
 }
 
 function routeOf(request: JsonRpcRequest): { tool?: string; prompt?: string; uri?: string } {
