@@ -201,7 +201,6 @@ export class Gateway {
       dispatcher: this.dispatcher,
       modern: this.modern,
       sessions: this.sessions,
-      backends: () => this.backends,
       settings: () => this.config.http,
       loopbackBind: () => isLoopbackHostname(this.config.listen.host),
       accepting: () => this.accepting,

@@ -86,7 +86,7 @@ describe.each(VALUES_FILES)("helm template with ci/%s-values.yaml", (name) => {
   const objects = render(name);
 
   it("renders only objects of the kinds the chart owns, each name once per kind", () => {
-    const known = ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount", "ServiceMonitor", "StatefulSet"];
+    const known = ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount", "StatefulSet"];
     expect(objects.map((o) => o.kind).filter((k) => !known.includes(k))).toEqual([]);
     const keys = objects.map((o) => `${o.kind}/${o.metadata.name}`);
     expect(new Set(keys).size).toBe(keys.length);
@@ -418,25 +418,6 @@ describe("shared state: state, rateLimits and the Service's session affinity", (
     const result = configCheck(tempFile("gatehouse.yaml", gatewayConfig(render("minimal", set)).text));
     expect(result.stderr).toBe("");
     expect(result.status).toBe(0);
-  });
-});
-
-describe("ServiceMonitor", () => {
-  it("production: selects the gateway Service (and no other) and scrapes /metrics on its http port", () => {
-    const objects = render("production");
-    const monitor = one(objects, "ServiceMonitor", GATEWAY);
-    expect(monitor.apiVersion).toBe("monitoring.coreos.com/v1");
-    const services = ofKind(objects, "Service");
-    expect(services.filter((s) => selects(monitor.spec.selector.matchLabels, s.metadata.labels)).map((s) => s.metadata.name)).toEqual([GATEWAY]);
-    expect(monitor.spec.namespaceSelector).toEqual({ matchNames: [NAMESPACE] });
-    expect(monitor.spec.endpoints).toHaveLength(1);
-    expect(monitor.spec.endpoints[0]).toMatchObject({ port: "http", path: "/metrics" });
-    expect(one(objects, "Service", GATEWAY).spec.ports.map((p: K8s) => p.name)).toContain(monitor.spec.endpoints[0].port);
-    expect(monitor.metadata.labels).toMatchObject({ release: "prometheus" });
-  });
-
-  it("minimal: none", () => {
-    expect(ofKind(render("minimal"), "ServiceMonitor")).toEqual([]);
   });
 });
 

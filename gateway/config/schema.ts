@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { containerServer, containerSettings } from "./schema-container.ts";
-import { checkScope, scopeFields, serverCommon, serverName, stringMap } from "./schema-common.ts";
+import { checkScope, scopeFields, serverCommon, stringMap } from "./schema-common.ts";
 import { rateLimitSettings, stateSettings } from "./schema-state.ts";
 
 const algorithms = z.array(z.enum(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"], {

@@ -16,7 +16,6 @@ import {
   failure,
   isModernVersion,
   serialize,
-  type JsonRpcMessage,
   type JsonRpcRequest,
   type JsonRpcResponse,
   type ProtocolVersion,
@@ -25,7 +24,6 @@ import type { ClientSession, SessionDirectory } from "../session/index.ts";
 import { StateUnavailableError } from "../state/index.ts";
 import { auditUnavailable, type Dispatcher, type ModernRequests, type RelatedStream, type RequestContext } from "../pipeline/index.ts";
 import { createModernEndpoint } from "./modern-endpoint.ts";
-import type { Backend } from "../upstream/index.ts";
 import type { AgentIdentity } from "../identity/index.ts";
 import { auditUnavailableResponse, type AuthOutcome } from "./auth.ts";
 import { SSE_HEADERS, SseChannel, lazyStreamResponse, sseResponse } from "./sse-channel.ts";
@@ -36,7 +34,6 @@ export interface McpEndpointDeps {
   dispatcher: Dispatcher;
   modern: ModernRequests;
   sessions: SessionDirectory;
-  backends: () => ReadonlyMap<string, Backend>;
   settings: () => { maxBodyBytes: number; allowedOrigins: readonly string[] };
   /** Whether the gateway listens on a loopback address (then the Host header must be a loopback name). */
   loopbackBind: () => boolean;

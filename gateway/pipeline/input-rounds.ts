@@ -11,7 +11,6 @@
 import { randomBytes } from "node:crypto";
 import { ErrorCode, JsonRpcError, Method, asObject, canonicalJson, failure, success, type JsonObject, type JsonRpcId, type JsonRpcMessage, type JsonRpcResponse } from "../protocol/index.ts";
 import { principalOf, type ClientSession } from "../session/index.ts";
-import type { AgentIdentity } from "../identity/index.ts";
 import type { RelatedStream } from "./inflight.ts";
 
 /** How long a held call waits for the client's retry before it is cancelled upstream. */

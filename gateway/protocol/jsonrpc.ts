@@ -63,7 +63,7 @@ export type Classified =
   | { kind: "response"; message: JsonRpcResponse }
   | { kind: "invalid"; reason: string; id: JsonRpcId | null };
 
-function isObject(value: unknown): value is JsonObject {
+export function isObject(value: unknown): value is JsonObject {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 

@@ -4,7 +4,7 @@
  * transports decide what a failure becomes (400 + HeaderMismatch for a server, an excluded tool for a client).
  */
 import { Buffer } from "node:buffer";
-import type { JsonObject } from "./jsonrpc.ts";
+import { isObject, type JsonObject } from "./jsonrpc.ts";
 import { Method } from "./mcp.ts";
 
 /** Lowercase because Node and fetch hand header names over lowercased; the spec makes them case-insensitive. */
@@ -32,10 +32,6 @@ const NUMBER_TEXT = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
 // fatal: a payload that is not UTF-8 is malformed, not silently U+FFFD. ignoreBOM: a leading U+FEFF is part of the
 // value (the default would swallow it, and the header would then differ from the body without anyone noticing).
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 /**
  * The header form of a value. The empty string stays plain (an empty field value is legal HTTP, and

@@ -9,7 +9,7 @@ import type { Logger } from "../log.ts";
 import { StreamableHttpTransport } from "./http-transport.ts";
 import { discoverRequest, parseDiscover, postRequest, protocolHeaders } from "./modern-rounds.ts";
 import { buildHeaders, closeAgent, createPool } from "./http-common.ts";
-import { TransportClosedError, noop, type UpstreamSession, type UpstreamTransport } from "./transport.ts";
+import { TransportClosedError, UPSTREAM_CLIENT_INFO, noop, type UpstreamSession, type UpstreamTransport } from "./transport.ts";
 import type { JsonRpcId, JsonRpcMessage } from "../protocol/index.ts";
 
 const PROBE_TIMEOUT_MS = 10_000;
@@ -22,7 +22,7 @@ const PROBE_TIMEOUT_MS = 10_000;
 export async function probeModern(config: HttpServerConfig): Promise<boolean> {
   const url = new URL(config.url);
   const pool = createPool(url.origin);
-  const meta = { [META.protocolVersion]: LATEST_MODERN_VERSION, [META.clientInfo]: { name: "gatehouse", version: "0.0.0" }, [META.clientCapabilities]: {} };
+  const meta = { [META.protocolVersion]: LATEST_MODERN_VERSION, [META.clientInfo]: UPSTREAM_CLIENT_INFO, [META.clientCapabilities]: {} };
   const message = discoverRequest("probe", meta);
   const timeoutMs = Math.min(config.timeoutMs, PROBE_TIMEOUT_MS);
   const signal = AbortSignal.timeout(timeoutMs);

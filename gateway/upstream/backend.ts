@@ -19,7 +19,7 @@ import { logger, type Logger } from "../log.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { changedKinds, declaredKinds, emptyCatalog, fetchKinds, type ListCall } from "./catalog.ts";
 import { Peer } from "./connection.ts";
-import { HttpStatusError, SessionExpiredError, TransportClosedError, type TransportClosed, type UpstreamSession, type UpstreamTransport } from "./transport.ts";
+import { HttpStatusError, SessionExpiredError, TransportClosedError, UPSTREAM_CLIENT_INFO, reasonOf, type TransportClosed, type UpstreamSession, type UpstreamTransport } from "./transport.ts";
 import type { ContainerContext } from "./container/container-transport.ts";
 import { clientCapabilitiesFor, createTransport } from "./transports.ts";
 import type { Backend, BackendCatalog, BackendConfig, BackendHooks, BackendState, CallOptions } from "./types.ts";
@@ -194,7 +194,7 @@ export class SupervisedBackend implements Backend {
   }
 
   private async handshake(peer: Peer, transport: UpstreamTransport): Promise<void> {
-    const clientInfo = this.options.clientInfo ?? { name: "gatehouse", version: "0.0.0" };
+    const clientInfo = this.options.clientInfo ?? UPSTREAM_CLIENT_INFO;
     const result = await peer.request(
       Method.Initialize,
       { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: clientCapabilitiesFor(this.config), clientInfo },
@@ -395,7 +395,3 @@ export class SupervisedBackend implements Backend {
   }
 }
 
-function reasonOf(error: unknown): string {
-  if (error instanceof TransportClosedError) return error.closed.cause;
-  return error instanceof Error ? error.message : String(error);
-}

@@ -39,7 +39,7 @@ import {
   type DiscoverResult,
   type HttpTarget,
 } from "./modern-rounds.ts";
-import { TransportClosedError, noop, type TransportClosed, type UpstreamTransport } from "./transport.ts";
+import { TransportClosedError, noop, reasonOf, type TransportClosed, type UpstreamTransport } from "./transport.ts";
 
 /** A HeaderMismatch recovery reads at most this many tools/list pages. */
 const MAX_RELEARN_PAGES = 100;
@@ -377,7 +377,3 @@ export class ModernHttpTransport implements UpstreamTransport {
   }
 }
 
-function reasonOf(error: unknown): string {
-  if (error instanceof TransportClosedError) return error.closed.cause;
-  return error instanceof Error ? error.message : String(error);
-}

@@ -79,11 +79,6 @@ export class PerSessionBackend implements Backend {
     this.backoff = new Backoff(options.backoff);
   }
 
-  /** How many instances run now (for tests and stats). */
-  get instanceCount(): number {
-    return this.instances.size;
-  }
-
   start(): Promise<void> {
     this.started ??= this.discover();
     return this.started;

@@ -82,3 +82,12 @@ export class HttpStatusError extends Error {
 }
 
 export function noop(): void {}
+
+/** How the gateway introduces itself to backends when no client's info is passed through. */
+export const UPSTREAM_CLIENT_INFO = Object.freeze({ name: "gatehouse", version: "0.0.0" });
+
+/** Why a start or call failed, in the words a log line or an error message wants. */
+export function reasonOf(error: unknown): string {
+  if (error instanceof TransportClosedError) return error.closed.cause;
+  return error instanceof Error ? error.message : String(error);
+}

@@ -8,7 +8,7 @@ import { ModernHttpTransport } from "./modern-http-transport.ts";
 import { AutoHttpTransport } from "./auto-http-transport.ts";
 import { LegacySseTransport } from "./sse-transport.ts";
 import { ContainerTransport, type ContainerContext } from "./container/container-transport.ts";
-import type { UpstreamTransport } from "./transport.ts";
+import { UPSTREAM_CLIENT_INFO, type UpstreamTransport } from "./transport.ts";
 import type { BackendConfig } from "./types.ts";
 
 /**
@@ -47,7 +47,7 @@ function speaksModern(config: HttpServerConfig): boolean {
 
 function modernTransport(config: HttpServerConfig, log: Logger): ModernHttpTransport {
   // The peer's initialize replaces both; these only go with the first server/discover.
-  return new ModernHttpTransport(config, log, { clientInfo: { name: "gatehouse", version: "0.0.0" }, clientCapabilities: clientCapabilitiesFor(config) });
+  return new ModernHttpTransport(config, log, { clientInfo: UPSTREAM_CLIENT_INFO, clientCapabilities: clientCapabilitiesFor(config) });
 }
 
 export { probeModern } from "./auto-http-transport.ts";
